@@ -1,0 +1,311 @@
+//! Results of runs: the results file (JSON, byte-identical for the same inputs) and the human
+//! summary. Nothing here touches the filesystem; the command line writes what this produces.
+
+use serde::Serialize;
+
+use crate::checker::Verdict;
+use crate::engine::Time;
+use crate::sim::RunOutput;
+
+/// One checkpoint's record (filled by the protocols and the coordinator).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CheckpointRecord {
+    /// Checkpoint id, from 1.
+    pub id: u64,
+    /// `completed`, `aborted` or `expired`.
+    pub status: String,
+    /// When the coordinator triggered it.
+    pub trigger_ns: Time,
+    /// When it completed or was given up.
+    pub end_ns: Time,
+    /// `end_ns - trigger_ns`.
+    pub duration_ns: Time,
+    /// Operator state bytes over all tasks.
+    pub state_bytes: u64,
+    /// Recorded channel state bytes over all tasks.
+    pub channel_state_bytes: u64,
+    /// Longest alignment at any task.
+    pub alignment_ns_max: Time,
+    /// Longest delay from trigger to first barrier at any task.
+    pub start_delay_ns_max: Time,
+}
+
+/// One failure and its recovery.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FailureRecord {
+    /// When it happened.
+    pub at_ns: Time,
+    /// The checkpoint restored, `None` when none had completed.
+    pub restored_checkpoint: Option<u64>,
+    /// Records the sources read again.
+    pub replayed_records: u64,
+    /// Time from the failure until processing resumed.
+    pub downtime_ns: Time,
+}
+
+/// Figures of a run beyond the contract's minimum.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Metrics {
+    /// Records read by sources.
+    pub records_in: u64,
+    /// Records written by sinks.
+    pub records_out: u64,
+    /// Records written per simulated second.
+    pub throughput_per_sec: f64,
+    /// Median source-to-sink latency.
+    pub latency_p50_ns: Option<Time>,
+    /// 99th percentile source-to-sink latency.
+    pub latency_p99_ns: Option<Time>,
+    /// Data messages sent over all channels.
+    pub data_messages: u64,
+    /// Control messages sent over all channels.
+    pub control_messages: u64,
+    /// Time tasks spent stopped by back-pressure, summed over tasks.
+    pub backpressure_ns_total: Time,
+    /// Per task.
+    pub tasks: Vec<TaskMetrics>,
+}
+
+/// Per-task figures.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TaskMetrics {
+    /// Task name.
+    pub name: String,
+    /// Records processed.
+    pub records_in: u64,
+    /// Records emitted.
+    pub records_out: u64,
+    /// Time stopped by back-pressure.
+    pub backpressure_ns: Time,
+    /// State size at the end.
+    pub state_bytes: u64,
+}
+
+/// The results file of one run, in the contract's field order.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RunResult {
+    /// Scenario name.
+    pub scenario: String,
+    /// Protocol name.
+    pub protocol: String,
+    /// The seed of this run.
+    pub seed: u64,
+    /// Events taken from the engine's queue.
+    pub events: u64,
+    /// Simulated time of the last event.
+    pub sim_time_ns: Time,
+    /// Every checkpoint.
+    pub checkpoints: Vec<CheckpointRecord>,
+    /// Every failure.
+    pub failures: Vec<FailureRecord>,
+    /// The checker's verdict.
+    pub verdict: Verdict,
+    /// Throughput, latency, back-pressure.
+    pub metrics: Metrics,
+    /// Hash of the event trace.
+    pub trace_hash: String,
+}
+
+/// The `p`-th percentile (0..=100) of sorted values, nearest rank.
+pub fn percentile(sorted: &[Time], p: u32) -> Option<Time> {
+    if sorted.is_empty() {
+        return None;
+    }
+    let rank = (u64::from(p) * sorted.len() as u64).div_ceil(100).max(1) as usize;
+    Some(sorted[rank.min(sorted.len()) - 1])
+}
+
+impl RunResult {
+    /// Assembles the results of a finished and verified run.
+    pub fn new(
+        scenario: &str,
+        protocol: &str,
+        seed: u64,
+        run: &mut RunOutput,
+        verdict: Verdict,
+    ) -> Self {
+        let lat = &mut run.counters.latencies;
+        lat.sort_unstable();
+        let secs = run.sim_time_ns as f64 / 1e9;
+        let records_out = run.counters.sink_records;
+        let metrics = Metrics {
+            records_in: run.counters.source_records,
+            records_out,
+            throughput_per_sec: if secs > 0.0 {
+                (records_out as f64 / secs).round()
+            } else {
+                0.0
+            },
+            latency_p50_ns: percentile(lat, 50),
+            latency_p99_ns: percentile(lat, 99),
+            data_messages: run.counters.data_messages,
+            control_messages: run.counters.control_messages,
+            backpressure_ns_total: run.tasks.iter().map(|t| t.backpressure_ns).sum(),
+            tasks: run
+                .tasks
+                .iter()
+                .map(|t| TaskMetrics {
+                    name: t.name.clone(),
+                    records_in: t.records_in,
+                    records_out: t.records_out,
+                    backpressure_ns: t.backpressure_ns,
+                    state_bytes: t.state_bytes,
+                })
+                .collect(),
+        };
+        RunResult {
+            scenario: scenario.to_string(),
+            protocol: protocol.to_string(),
+            seed,
+            events: run.events,
+            sim_time_ns: run.sim_time_ns,
+            checkpoints: Vec::new(),
+            failures: Vec::new(),
+            verdict,
+            metrics,
+            trace_hash: run.trace.hash_hex(),
+        }
+    }
+
+    /// The results file's content.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("results always serialise") + "\n"
+    }
+
+    /// A readable summary for the terminal.
+    pub fn summary(&self) -> String {
+        let m = &self.metrics;
+        let mut s = String::new();
+        let line = |s: &mut String, k: &str, v: String| s.push_str(&format!("  {k:<14}{v}\n"));
+        s.push_str(&format!(
+            "{} under {} (seed {})\n",
+            self.scenario, self.protocol, self.seed
+        ));
+        line(
+            &mut s,
+            "simulated",
+            format!(
+                "{}  in {} events",
+                fmt_ns(self.sim_time_ns),
+                group(self.events)
+            ),
+        );
+        if m.records_in > 0 || m.records_out > 0 {
+            line(
+                &mut s,
+                "records",
+                format!(
+                    "{} in, {} out, {}/s",
+                    group(m.records_in),
+                    group(m.records_out),
+                    group(m.throughput_per_sec as u64)
+                ),
+            );
+        }
+        if let (Some(p50), Some(p99)) = (m.latency_p50_ns, m.latency_p99_ns) {
+            line(
+                &mut s,
+                "latency",
+                format!("p50 {}, p99 {}", fmt_ns(p50), fmt_ns(p99)),
+            );
+        }
+        line(
+            &mut s,
+            "messages",
+            format!(
+                "{} data, {} control",
+                group(m.data_messages),
+                group(m.control_messages)
+            ),
+        );
+        let worst = m.tasks.iter().max_by_key(|t| t.backpressure_ns);
+        match worst {
+            Some(w) if w.backpressure_ns > 0 && self.sim_time_ns > 0 => line(
+                &mut s,
+                "back-pressure",
+                format!(
+                    "{} task-time in total; most at {} ({:.0}% of the run)",
+                    fmt_ns(m.backpressure_ns_total),
+                    w.name,
+                    100.0 * w.backpressure_ns as f64 / self.sim_time_ns as f64
+                ),
+            ),
+            _ => line(&mut s, "back-pressure", "none".into()),
+        }
+        let state: u64 = m.tasks.iter().map(|t| t.state_bytes).sum();
+        line(&mut s, "state", format!("{} at the end", fmt_bytes(state)));
+        let v = &self.verdict;
+        let mut verdict = if v.ok {
+            "OK".to_string()
+        } else {
+            "VIOLATED".to_string()
+        };
+        if let Some(eo) = &v.exactly_once {
+            verdict.push_str(&format!(
+                ": lost {}, duplicated {}, out of order {}",
+                eo.lost, eo.duplicated, eo.out_of_order
+            ));
+        }
+        line(&mut s, "verdict", verdict);
+        for viol in &v.violations {
+            s.push_str(&format!("    {}: {}\n", viol.kind, viol.message));
+        }
+        line(&mut s, "trace hash", self.trace_hash.clone());
+        s
+    }
+}
+
+/// `1234567` as `1,234,567`.
+pub fn group(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// A duration for people: `1.25 s`, `3.4 ms`, `120 us`.
+pub fn fmt_ns(ns: Time) -> String {
+    match ns {
+        n if n >= 1_000_000_000 => format!("{:.3} s", n as f64 / 1e9),
+        n if n >= 1_000_000 => format!("{:.2} ms", n as f64 / 1e6),
+        n if n >= 1_000 => format!("{:.1} us", n as f64 / 1e3),
+        n => format!("{n} ns"),
+    }
+}
+
+/// A size for people: `1.5 MiB`.
+pub fn fmt_bytes(b: u64) -> String {
+    match b {
+        n if n >= 1 << 30 => format!("{:.2} GiB", n as f64 / (1u64 << 30) as f64),
+        n if n >= 1 << 20 => format!("{:.2} MiB", n as f64 / (1u64 << 20) as f64),
+        n if n >= 1 << 10 => format!("{:.1} KiB", n as f64 / 1024.0),
+        n => format!("{n} B"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_use_nearest_rank() {
+        let v: Vec<Time> = (1..=100).collect();
+        assert_eq!(percentile(&v, 50), Some(50));
+        assert_eq!(percentile(&v, 99), Some(99));
+        assert_eq!(percentile(&[7], 99), Some(7));
+        assert_eq!(percentile(&[], 50), None);
+    }
+
+    #[test]
+    fn numbers_for_people() {
+        assert_eq!(group(1234567), "1,234,567");
+        assert_eq!(group(12), "12");
+        assert_eq!(fmt_ns(1_500_000), "1.50 ms");
+        assert_eq!(fmt_bytes(2048), "2.0 KiB");
+    }
+}

@@ -1,0 +1,519 @@
+//! Scenario files: the format, loading with precise error messages, validation and the schema.
+//!
+//! A scenario is plain data. [`Scenario::from_json`] parses it and checks every rule that the
+//! type system cannot (names that must exist, numbers that must be positive), and reports the
+//! first problem with the field path, such as `dataflow.operators[2].parallelism`. Loading never
+//! panics, whatever the bytes.
+
+pub mod units;
+mod validate;
+
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+pub use units::{Bandwidth, ByteSize, Duration, Rate};
+
+/// A problem with a scenario, naming the field and what is wrong with it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{path}: {message}")]
+pub struct ScenarioError {
+    /// The path of the offending field, such as `network.latency` (`.` for the whole file).
+    pub path: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl ScenarioError {
+    pub(crate) fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
+        ScenarioError {
+            path: path.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// One simulation set-up: the topology, the workload, the network and (later) the protocol.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    /// Short name used in result file names; defaults to the file name without `.json`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// What the scenario shows, for people.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// The seed from which every random stream of the run is derived.
+    #[serde(default)]
+    pub seed: u64,
+    /// Simulated time limit. The run also ends earlier when nothing is left to happen.
+    pub duration: Duration,
+    /// Defaults for every channel.
+    #[serde(default)]
+    pub network: NetworkSpec,
+    /// Per-channel overrides, applied in order; later entries win.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub links: Vec<LinkOverride>,
+    /// A dataflow job (sources, operators, sinks). Exactly one of `dataflow` and `processes`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dataflow: Option<DataflowSpec>,
+    /// A process graph (peer-to-peer systems). Exactly one of `dataflow` and `processes`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub processes: Option<ProcessSpec>,
+    /// Per-task overrides of the processing cost (a straggler), applied in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tasks: Vec<TaskOverride>,
+}
+
+/// Channel defaults.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NetworkSpec {
+    /// Propagation latency.
+    #[serde(default = "default_latency")]
+    pub latency: LatencySpec,
+    /// Link bandwidth; absent means messages take no time to serialise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bandwidth: Option<Bandwidth>,
+    /// Bytes the sender may queue per channel before it is back-pressured.
+    #[serde(default = "default_buffer")]
+    pub out_buffer: ByteSize,
+    /// Bytes of credit the receiver grants per channel (on the wire plus queued).
+    #[serde(default = "default_buffer")]
+    pub in_buffer: ByteSize,
+    /// FIFO delivery; `false` lets messages overtake each other.
+    #[serde(default = "default_true")]
+    pub fifo: bool,
+}
+
+fn default_latency() -> LatencySpec {
+    LatencySpec::Constant(Duration(100_000))
+}
+fn default_buffer() -> ByteSize {
+    ByteSize(32 * 1024)
+}
+fn default_true() -> bool {
+    true
+}
+
+impl Default for NetworkSpec {
+    fn default() -> Self {
+        NetworkSpec {
+            latency: default_latency(),
+            bandwidth: None,
+            out_buffer: default_buffer(),
+            in_buffer: default_buffer(),
+            fifo: true,
+        }
+    }
+}
+
+/// A latency model, written as an object with one key naming the model.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum LatencySpec {
+    /// `{"constant": "1ms"}`
+    Constant(Duration),
+    /// `{"uniform": {"min": "1ms", "max": "3ms"}}`
+    Uniform {
+        /// Smallest latency.
+        min: Duration,
+        /// Largest latency.
+        max: Duration,
+    },
+    /// `{"exponential": {"mean": "1ms"}}`
+    Exponential {
+        /// Mean latency.
+        mean: Duration,
+    },
+    /// `{"normal": {"mean": "1ms", "std_dev": "200us"}}`, clipped at zero.
+    Normal {
+        /// Mean latency.
+        mean: Duration,
+        /// Standard deviation.
+        std_dev: Duration,
+    },
+}
+
+/// Overrides for the channels that match `from` and `to`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LinkOverride {
+    /// Sending task (`"count[2]"`) or operator/process name (all its tasks); absent = any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+    /// Receiving task or operator/process name; absent = any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<String>,
+    /// Latency of the matching channels.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency: Option<LatencySpec>,
+    /// Bandwidth of the matching channels.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bandwidth: Option<Bandwidth>,
+    /// Output buffer of the matching channels.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub out_buffer: Option<ByteSize>,
+    /// Input buffer (credit) of the matching channels.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub in_buffer: Option<ByteSize>,
+    /// FIFO delivery on the matching channels.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fifo: Option<bool>,
+}
+
+/// A dataflow job: operators with a parallelism, connected by partitioned edges.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DataflowSpec {
+    /// The operators; each becomes `parallelism` tasks named `name[i]`.
+    pub operators: Vec<OperatorSpec>,
+    /// The edges between operators.
+    pub edges: Vec<EdgeSpec>,
+}
+
+/// One operator of a dataflow job.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OperatorSpec {
+    /// Unique name.
+    pub name: String,
+    /// What the operator does.
+    pub kind: OperatorKind,
+    /// Number of parallel tasks.
+    #[serde(default = "one")]
+    pub parallelism: u32,
+    /// Processing time per record at each task.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost: Option<Duration>,
+}
+
+fn one() -> u32 {
+    1
+}
+
+/// The operator kinds, written as an object with one key: `{"keyed_count": {}}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum OperatorKind {
+    /// Reads a replayable log.
+    Source(SourceSpec),
+    /// Passes each record on unchanged.
+    Map(MapSpec),
+    /// Counts records per key; the state grows with the number of keys seen.
+    KeyedCount(KeyedSpec),
+    /// Sums record values per key.
+    KeyedSum(KeyedSpec),
+    /// Two inputs (the first and second incoming edge); counts per key and side.
+    Join(KeyedSpec),
+    /// Writes results.
+    Sink(SinkSpec),
+}
+
+/// A replayable source: each record has a unique increasing offset.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SourceSpec {
+    /// Records per second per task; absent means as fast as back-pressure allows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate: Option<Rate>,
+    /// Records per task before the log ends.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub records: Option<u64>,
+    /// Stop reading after this much simulated time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration: Option<Duration>,
+    /// Number of distinct keys (keys are 0..keys).
+    #[serde(default = "default_keys")]
+    pub keys: u64,
+    /// How keys are drawn.
+    #[serde(default)]
+    pub key_distribution: KeyDistribution,
+    /// Size of one record on the wire.
+    #[serde(default = "default_record_size")]
+    pub record_size: ByteSize,
+}
+
+fn default_keys() -> u64 {
+    1000
+}
+fn default_record_size() -> ByteSize {
+    ByteSize(100)
+}
+
+/// How a source draws its keys.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum KeyDistribution {
+    /// Every key equally likely: `"uniform"`.
+    #[default]
+    Uniform,
+    /// Skewed: `{"zipf": {"exponent": 1.1}}`; key 0 is the most frequent.
+    Zipf {
+        /// The skew; larger is more skewed. Must be positive.
+        exponent: f64,
+    },
+}
+
+/// Options of a stateless map (none yet besides the operator's `cost`).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MapSpec {}
+
+/// Options of a keyed, stateful operator.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct KeyedSpec {
+    /// Bytes of state per key held (reported as the operator's state size).
+    #[serde(default = "default_state_per_key")]
+    pub state_per_key: ByteSize,
+    /// Size of each record the operator emits; absent keeps the input record's size.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output_size: Option<ByteSize>,
+}
+
+fn default_state_per_key() -> ByteSize {
+    ByteSize(16)
+}
+
+/// Options of a sink.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SinkSpec {
+    /// Two-phase commit: output becomes visible only when a checkpoint completes.
+    #[serde(default)]
+    pub transactional: bool,
+}
+
+/// An edge between two operators.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EdgeSpec {
+    /// Upstream operator.
+    pub from: String,
+    /// Downstream operator.
+    pub to: String,
+    /// How records are routed to the downstream tasks.
+    #[serde(default)]
+    pub partition: Partition,
+}
+
+/// Routing of records over an edge.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Partition {
+    /// Task i sends to task i; both operators need the same parallelism.
+    Forward,
+    /// By key: key modulo the downstream parallelism.
+    #[default]
+    Hash,
+    /// Round-robin over the downstream tasks.
+    Rebalance,
+    /// Every record to every downstream task.
+    Broadcast,
+}
+
+/// A process graph for peer-to-peer systems.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProcessSpec {
+    /// Number of processes, named `p0`, `p1`, ... (give `count` or `names`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub count: Option<u32>,
+    /// Explicit process names (give `count` or `names`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub names: Option<Vec<String>>,
+    /// Who may send to whom.
+    pub graph: GraphSpec,
+    /// What the processes do.
+    pub workload: ProcessWorkload,
+    /// Processing time per received message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost: Option<Duration>,
+}
+
+/// The channels of a process graph.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum GraphSpec {
+    /// `{"ring": {"bidirectional": false}}`: p_i to p_(i+1), and back if bidirectional.
+    Ring {
+        /// Also add the reverse edges.
+        #[serde(default)]
+        bidirectional: bool,
+    },
+    /// `{"full_mesh": {}}`: every process to every other.
+    FullMesh {},
+    /// `{"random_k_out": {"k": 4, "ring": true}}`: each process to k distinct random others.
+    RandomKOut {
+        /// Outgoing channels per process.
+        k: u32,
+        /// Make the ring edge p_i to p_(i+1) one of the k, which keeps the graph strongly
+        /// connected (needed for a marker to reach everyone).
+        #[serde(default = "default_true")]
+        ring: bool,
+        /// Seed of the graph; absent uses the run's seed, so the graph changes with `--seed`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        seed: Option<u64>,
+    },
+    /// `{"edges": [["p", "q"], ["q", "p"]]}`: explicit directed edges.
+    Edges(Vec<(String, String)>),
+}
+
+/// Process-graph workloads.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum ProcessWorkload {
+    /// Money transfers between neighbours; the total is conserved.
+    Bank(BankSpec),
+    /// A scripted run, for textbook examples.
+    Script(ScriptSpec),
+}
+
+/// The peer-to-peer bank.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BankSpec {
+    /// Starting balance of every process.
+    #[serde(default = "default_balance")]
+    pub initial_balance: u64,
+    /// Mean time between transfers a process starts on its own (exponential); absent: none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transfer_interval: Option<Duration>,
+    /// Largest amount of one transfer (amounts are uniform in 1..=max, capped by the balance).
+    #[serde(default = "default_max_amount")]
+    pub max_amount: u64,
+    /// Size of a transfer message.
+    #[serde(default = "default_transfer_size")]
+    pub message_size: ByteSize,
+    /// Transfers each process sends at time zero.
+    #[serde(default)]
+    pub initial_transfers: u64,
+    /// A process that receives a transfer passes the same amount on to a random neighbour:
+    /// a closed system with a constant number of messages in flight.
+    #[serde(default)]
+    pub relay: bool,
+}
+
+fn default_balance() -> u64 {
+    1000
+}
+fn default_max_amount() -> u64 {
+    10
+}
+fn default_transfer_size() -> ByteSize {
+    ByteSize(64)
+}
+
+/// A scripted run: named states, timed sends and snapshot initiations.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ScriptSpec {
+    /// Each process's state at time zero (a label such as `"A"`); default `"init"`.
+    #[serde(default)]
+    pub initial_states: BTreeMap<String, String>,
+    /// Timed actions, run in the order of their times (ties in file order).
+    pub steps: Vec<ScriptStep>,
+    /// State changes on receipt of a named message.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub on_receive: Vec<ReceiveRule>,
+}
+
+/// One scripted action.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ScriptStep {
+    /// When it happens.
+    pub at: Duration,
+    /// Who acts.
+    pub process: String,
+    /// Send a named message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub send: Option<ScriptSend>,
+    /// The process's state after the step.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub becomes: Option<String>,
+    /// Start snapshot number n here (Chandy-Lamport initiation).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub initiate_snapshot: Option<u64>,
+}
+
+/// A scripted send.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ScriptSend {
+    /// Receiver; there must be a channel to it.
+    pub to: String,
+    /// The message's name, such as `"M"`.
+    pub message: String,
+    /// Latency of this message; absent uses the channel's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency: Option<Duration>,
+}
+
+/// A state change on receipt.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReceiveRule {
+    /// The receiving process.
+    pub process: String,
+    /// The message's name.
+    pub message: String,
+    /// The state after receiving it.
+    pub becomes: String,
+}
+
+/// Overrides for the tasks that match `task`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TaskOverride {
+    /// A task (`"sink[0]"`, `"p3"`) or an operator name (all its tasks).
+    pub task: String,
+    /// Processing time per record or message.
+    pub cost: Duration,
+}
+
+impl Scenario {
+    /// Parses and validates a scenario from JSON bytes. `fallback_name` (usually the file stem)
+    /// is used when the file gives no `name`.
+    pub fn from_json(bytes: &[u8], fallback_name: &str) -> Result<Scenario, ScenarioError> {
+        if bytes.iter().all(|b| b.is_ascii_whitespace()) {
+            return Err(ScenarioError::new(
+                ".",
+                "the file is empty; a scenario is a JSON object",
+            ));
+        }
+        let de = &mut serde_json::Deserializer::from_slice(bytes);
+        let mut scenario: Scenario = serde_path_to_error::deserialize(de).map_err(|e| {
+            let path = e.path().to_string();
+            let inner = e.into_inner();
+            let message = match inner.classify() {
+                serde_json::error::Category::Eof => format!(
+                    "the file ends too early (line {}, column {}): is it truncated?",
+                    inner.line(),
+                    inner.column()
+                ),
+                serde_json::error::Category::Syntax => format!("not valid JSON: {inner}"),
+                _ => inner.to_string(),
+            };
+            ScenarioError::new(path, message)
+        })?;
+        if scenario.name.is_none() {
+            scenario.name = Some(fallback_name.to_string());
+        }
+        validate::validate(&scenario)?;
+        Ok(scenario)
+    }
+
+    /// The scenario's name (set by [`Scenario::from_json`]).
+    pub fn name(&self) -> &str {
+        self.name.as_deref().unwrap_or("scenario")
+    }
+
+    /// The JSON Schema of the scenario format, pretty-printed.
+    pub fn json_schema() -> String {
+        let schema = schemars::schema_for!(Scenario);
+        serde_json::to_string_pretty(&schema).expect("a schema always serialises") + "\n"
+    }
+}

@@ -1,0 +1,837 @@
+//! The simulated world: tasks and channels driven by the engine.
+//!
+//! This is the [`Model`] the engine runs. It owns the channels, the tasks' runtime state and
+//! their behaviours, and one protocol state machine per task. It decides what a task does
+//! next, routes what behaviours emit, applies the commands protocols return, and records
+//! everything that happens in the [`Trace`].
+//!
+//! A task does one thing at a time. Taking a message out of an input queue returns its credit
+//! at once; the message's effect (state change, outputs) happens when its processing cost has
+//! elapsed, atomically, so no snapshot can fall between a record's state change and its
+//! outputs. Before a task starts new work it checks that none of its output queues is full:
+//! a full one stops it, which is how back-pressure travels upstream.
+
+mod run;
+
+pub use run::{RunOutput, TaskSummary};
+
+use std::collections::VecDeque;
+
+use crate::engine::rng::{unit, RngStream};
+use crate::engine::{Model, RngStreams, Scheduler, Time, Trace, TraceEvent, TraceMode};
+use crate::network::{Channel, ChannelId, Message, MsgKind, TaskId};
+use crate::protocols::{Command, ProtocolKind, TaskProtocol, TaskView};
+use crate::scenario::{Partition, ProcessWorkload, Scenario, ScenarioError};
+use crate::topology::{Role, Topology};
+use crate::workload::{
+    BankState, Behaviour, KeyedState, Labels, ScriptState, SinkState, SourceLog, Target,
+};
+
+/// The engine's events. Everything else is a consequence of one of these.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Event {
+    /// The head message on a channel's wire reaches the receiver.
+    Arrive(ChannelId),
+    /// A task finishes its current piece of work.
+    Done(TaskId),
+    /// A source's next record becomes due.
+    Wake(TaskId),
+    /// A bank process's transfer timer fires.
+    Timer(TaskId),
+    /// A scripted step (index into the script) happens.
+    Script(u32),
+}
+
+/// Something a task does on its own rather than in response to a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Action {
+    /// Start snapshot `id` here.
+    Initiate(u64),
+    /// Run scripted step `i` (send and/or change state).
+    Script(u32),
+    /// Start a bank transfer.
+    Transfer,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Work {
+    Idle,
+    Input(ChannelId, Message),
+    SourceRecord(u64),
+    Action(Action),
+}
+
+/// Per-channel state of the simulation that is not the channel's own.
+#[derive(Debug, Clone, Copy, Default)]
+struct ChanRt {
+    /// The channel is in its receiver's ready queue.
+    in_ready: bool,
+    /// The receiver's protocol has blocked this input.
+    blocked: bool,
+    /// The sender's output queue is full (as last counted).
+    full: bool,
+    /// Index of this channel among its receiver's inputs.
+    input_index: u32,
+}
+
+struct TaskRt {
+    busy: bool,
+    work: Work,
+    /// Inputs with queued messages, in the order they became ready (round-robin).
+    ready: VecDeque<ChannelId>,
+    /// Output channels whose queue is full; the task may not start work while above zero.
+    full_outputs: u32,
+    out_blocked: bool,
+    blocked_since: Time,
+    backpressure_ns: Time,
+    open_inputs: u32,
+    ended: bool,
+    wake_at: Option<Time>,
+    cost: Time,
+    net_rng: RngStream,
+    work_rng: RngStream,
+    behaviour: Behaviour,
+    actions: VecDeque<Action>,
+    records_in: u64,
+    records_out: u64,
+    in_start_queue: bool,
+}
+
+/// Run-wide counters the summary reports.
+#[derive(Debug, Clone, Default)]
+pub struct Counters {
+    /// Records read by sources.
+    pub source_records: u64,
+    /// Records written by sinks.
+    pub sink_records: u64,
+    /// Data messages sent on any channel.
+    pub data_messages: u64,
+    /// Control messages sent on any channel.
+    pub control_messages: u64,
+    /// End-to-end latency of every record that reached a sink.
+    pub latencies: Vec<Time>,
+}
+
+struct ScriptStepRt {
+    task: TaskId,
+    initiate: Option<u64>,
+    send: Option<(TaskId, u32, Option<Time>)>,
+    becomes: Option<u32>,
+}
+
+/// A simulation ready to run.
+pub struct Simulation {
+    topo: Topology,
+    channels: Vec<Channel>,
+    chan_rt: Vec<ChanRt>,
+    tasks: Vec<TaskRt>,
+    protocols: Vec<Box<dyn TaskProtocol>>,
+    protocol: ProtocolKind,
+    trace: Trace,
+    labels: Labels,
+    script: Vec<ScriptStepRt>,
+    start_queue: VecDeque<TaskId>,
+    out_buf: Vec<(Target, Message)>,
+    cmd_buf: Vec<Command>,
+    counters: Counters,
+    limit: Time,
+    transfer_mean: Option<Time>,
+    initial_total: Option<i64>,
+    sched: Scheduler<Event>,
+}
+
+impl Simulation {
+    /// Builds the world of a validated scenario for one `seed` and `protocol`.
+    pub fn new(
+        scenario: &Scenario,
+        protocol: ProtocolKind,
+        seed: u64,
+        mode: TraceMode,
+    ) -> Result<Simulation, ScenarioError> {
+        let topo = Topology::build(scenario, seed)?;
+        let streams = RngStreams::new(seed);
+        let limit = scenario.duration.ns();
+        let mut labels = Labels::default();
+        let mut transfer_mean = None;
+        let mut initial_total = None;
+        let mut initial_transfers = 0;
+
+        let mut channels: Vec<Channel> = topo
+            .channels
+            .iter()
+            .map(|c| Channel::new(c.src, c.dst, c.config))
+            .collect();
+        channels.shrink_to_fit();
+        let mut chan_rt = vec![ChanRt::default(); channels.len()];
+        for t in &topo.tasks {
+            for (i, &c) in t.inputs.iter().enumerate() {
+                chan_rt[c as usize].input_index = i as u32;
+            }
+        }
+
+        let mut tasks = Vec::with_capacity(topo.tasks.len());
+        for (id, t) in topo.tasks.iter().enumerate() {
+            let mut work_rng = streams.stream(&format!("workload/{}", t.name));
+            let behaviour = match &t.role {
+                Role::Source(spec) => {
+                    let log_seed = rand::RngCore::next_u64(&mut work_rng);
+                    Behaviour::Source(SourceLog::new(id as TaskId, spec, log_seed, limit))
+                }
+                Role::Map => Behaviour::Map,
+                Role::KeyedCount(k) | Role::KeyedSum(k) => Behaviour::Keyed {
+                    state: KeyedState::new(k.state_per_key.bytes()),
+                    sum: matches!(t.role, Role::KeyedSum(_)),
+                    output_size: k.output_size.map(|b| b.bytes() as u32),
+                },
+                Role::Join { spec, left_inputs } => Behaviour::Join {
+                    state: KeyedState::new(spec.state_per_key.bytes()),
+                    left_inputs: *left_inputs,
+                    output_size: spec.output_size.map(|b| b.bytes() as u32),
+                },
+                Role::Sink(s) => Behaviour::Sink(SinkState {
+                    records: 0,
+                    transactional: s.transactional,
+                }),
+                Role::Process => match scenario.processes.as_ref().map(|p| &p.workload) {
+                    Some(ProcessWorkload::Bank(b)) => {
+                        transfer_mean = b.transfer_interval.map(|d| d.ns());
+                        initial_transfers = b.initial_transfers;
+                        *initial_total.get_or_insert(0) += b.initial_balance as i64;
+                        Behaviour::Bank(BankState {
+                            balance: b.initial_balance as i64,
+                            max_amount: b.max_amount,
+                            message_size: b.message_size.bytes() as u32,
+                            relay: b.relay,
+                            active_until: limit,
+                            received: 0,
+                            sent: 0,
+                            now: 0,
+                            neighbours: t.outputs[0].channels.clone(),
+                            rng: None,
+                        })
+                    }
+                    Some(ProcessWorkload::Script(sc)) => {
+                        let initial = sc
+                            .initial_states
+                            .get(&t.name)
+                            .map_or("init", String::as_str);
+                        let on_receive = sc
+                            .on_receive
+                            .iter()
+                            .filter(|r| r.process == t.name)
+                            .map(|r| (labels.intern(&r.message), labels.intern(&r.becomes)))
+                            .collect();
+                        Behaviour::Script(ScriptState {
+                            state: labels.intern(initial),
+                            on_receive,
+                            received: Vec::new(),
+                        })
+                    }
+                    None => Behaviour::Map,
+                },
+            };
+            tasks.push(TaskRt {
+                busy: false,
+                work: Work::Idle,
+                ready: VecDeque::new(),
+                full_outputs: 0,
+                out_blocked: false,
+                blocked_since: 0,
+                backpressure_ns: 0,
+                open_inputs: t.inputs.len() as u32,
+                ended: false,
+                wake_at: None,
+                cost: t.cost,
+                net_rng: streams.stream(&format!("network/{}", t.name)),
+                work_rng,
+                behaviour,
+                actions: VecDeque::new(),
+                records_in: 0,
+                records_out: 0,
+                in_start_queue: false,
+            });
+        }
+        // The bank's neighbour choices come from the task's workload stream.
+        for t in tasks.iter_mut() {
+            if let Behaviour::Bank(b) = &mut t.behaviour {
+                b.rng = Some(t.work_rng.clone());
+            }
+        }
+
+        let mut script = Vec::new();
+        if let Some(ProcessWorkload::Script(sc)) = scenario.processes.as_ref().map(|p| &p.workload)
+        {
+            for st in &sc.steps {
+                let task = topo.task_id(&st.process).expect("validated");
+                script.push(ScriptStepRt {
+                    task,
+                    initiate: st.initiate_snapshot,
+                    send: st.send.as_ref().map(|s| {
+                        (
+                            topo.task_id(&s.to).expect("validated"),
+                            labels.intern(&s.message),
+                            s.latency.map(|d| d.ns()),
+                        )
+                    }),
+                    becomes: st.becomes.as_deref().map(|b| labels.intern(b)),
+                });
+            }
+        }
+
+        let protocols = (0..tasks.len()).map(|_| protocol.instantiate()).collect();
+        let mut sim = Simulation {
+            topo,
+            channels,
+            chan_rt,
+            tasks,
+            protocols,
+            protocol,
+            trace: Trace::new(mode),
+            labels,
+            script,
+            start_queue: VecDeque::new(),
+            out_buf: Vec::new(),
+            cmd_buf: Vec::new(),
+            counters: Counters::default(),
+            limit,
+            transfer_mean,
+            initial_total,
+            sched: Scheduler::new(),
+        };
+        sim.schedule_initial(scenario, initial_transfers);
+        Ok(sim)
+    }
+
+    fn schedule_initial(&mut self, scenario: &Scenario, initial_transfers: u64) {
+        if let Some(ProcessWorkload::Script(sc)) = scenario.processes.as_ref().map(|p| &p.workload)
+        {
+            // Steps run in time order, ties in file order (the queue's sequence numbers).
+            let mut order: Vec<usize> = (0..sc.steps.len()).collect();
+            order.sort_by_key(|&i| sc.steps[i].at.ns());
+            for i in order {
+                self.sched.at(sc.steps[i].at.ns(), Event::Script(i as u32));
+            }
+        }
+        for id in 0..self.tasks.len() {
+            let task = id as TaskId;
+            if matches!(self.tasks[id].behaviour, Behaviour::Bank(_)) {
+                for _ in 0..initial_transfers {
+                    self.tasks[id].actions.push_back(Action::Transfer);
+                }
+                self.schedule_transfer_timer(task);
+            }
+            self.request_start(task);
+        }
+        self.drain_starts();
+    }
+
+    /// The trace (its hash, and its events in full mode).
+    pub fn trace(&self) -> &Trace {
+        &self.trace
+    }
+
+    /// Mutable access to the trace, to attach an observer before running.
+    pub fn trace_mut(&mut self) -> &mut Trace {
+        &mut self.trace
+    }
+
+    /// The expanded topology.
+    pub fn topology(&self) -> &Topology {
+        &self.topo
+    }
+
+    /// The protocol in use.
+    pub fn protocol(&self) -> ProtocolKind {
+        self.protocol
+    }
+
+    fn view(&self, task: TaskId) -> TaskView {
+        TaskView {
+            task,
+            now: self.sched.now(),
+            inputs: self.topo.tasks[task as usize].inputs.len(),
+            is_source: self.topo.tasks[task as usize].role.is_source(),
+        }
+    }
+
+    // ----- scheduling helpers -------------------------------------------------------------
+
+    /// Queues `task` to look for new work once the current event's effects are applied. A
+    /// work list instead of recursion keeps long back-pressure cascades off the call stack.
+    #[inline]
+    fn request_start(&mut self, task: TaskId) {
+        let t = &mut self.tasks[task as usize];
+        if !t.in_start_queue {
+            t.in_start_queue = true;
+            self.start_queue.push_back(task);
+        }
+    }
+
+    fn drain_starts(&mut self) {
+        while let Some(task) = self.start_queue.pop_front() {
+            self.tasks[task as usize].in_start_queue = false;
+            self.try_start(task);
+        }
+    }
+
+    fn schedule_transfer_timer(&mut self, task: TaskId) {
+        let Some(mean) = self.transfer_mean else {
+            return;
+        };
+        let t = &mut self.tasks[task as usize];
+        let u = 1.0 - unit(&mut t.work_rng);
+        let gap = ((-(u.ln()) * mean as f64).round() as Time).max(1);
+        let at = self.sched.now() + gap;
+        if at <= self.limit {
+            self.sched.at(at, Event::Timer(task));
+        }
+    }
+
+    fn ensure_arrival(&mut self, ch: ChannelId) {
+        let c = &mut self.channels[ch as usize];
+        if let Some(t) = c.next_arrival() {
+            if c.scheduled_arrival.is_none_or(|s| t < s) {
+                c.scheduled_arrival = Some(t);
+                self.sched.at(t, Event::Arrive(ch));
+            }
+        }
+    }
+
+    /// Recounts whether `ch`'s output queue is full and updates its sender.
+    #[inline]
+    fn sync_full(&mut self, ch: ChannelId) {
+        let full = self.channels[ch as usize].out_full();
+        let cr = &mut self.chan_rt[ch as usize];
+        if full == cr.full {
+            return;
+        }
+        cr.full = full;
+        let src = self.channels[ch as usize].src;
+        let t = &mut self.tasks[src as usize];
+        if full {
+            t.full_outputs += 1;
+        } else {
+            t.full_outputs -= 1;
+            if t.full_outputs == 0 && t.out_blocked {
+                t.out_blocked = false;
+                t.backpressure_ns += self.sched.now() - t.blocked_since;
+                self.trace.record(TraceEvent::BackPressure {
+                    t: self.sched.now(),
+                    task: src,
+                    on: false,
+                });
+                self.request_start(src);
+            }
+        }
+    }
+
+    fn pump(&mut self, ch: ChannelId) {
+        let src = self.channels[ch as usize].src as usize;
+        let now = self.sched.now();
+        let moved = self.channels[ch as usize]
+            .pump(now, &mut self.tasks[src].net_rng)
+            .moved;
+        if moved > 0 {
+            self.ensure_arrival(ch);
+        }
+        self.sync_full(ch);
+    }
+
+    fn send(&mut self, ch: ChannelId, msg: Message, latency: Option<Time>) {
+        let c = &mut self.channels[ch as usize];
+        let seq = match latency {
+            Some(l) => c.send_with_latency(msg, l),
+            None => c.send(msg),
+        };
+        if msg.is_data() {
+            self.counters.data_messages += 1;
+        } else {
+            self.counters.control_messages += 1;
+        }
+        self.trace.record(TraceEvent::Send {
+            t: self.sched.now(),
+            ch,
+            seq,
+            bytes: msg.bytes,
+            kind: msg.kind as u8,
+            tag: msg.tag,
+            num: msg.num,
+        });
+        self.pump(ch);
+    }
+
+    /// Sends what a behaviour emitted, routing `Target::Route` through every output edge.
+    fn emit_all(&mut self, task: TaskId) {
+        let mut out = std::mem::take(&mut self.out_buf);
+        for (target, msg) in out.drain(..) {
+            match target {
+                Target::Channel(ch) => self.send(ch, msg, None),
+                Target::Route => {
+                    for e in 0..self.topo.tasks[task as usize].outputs.len() {
+                        let edge = &self.topo.tasks[task as usize].outputs[e];
+                        let n = edge.channels.len();
+                        match edge.partition {
+                            Partition::Broadcast => {
+                                for i in 0..n {
+                                    let ch = self.topo.tasks[task as usize].outputs[e].channels[i];
+                                    self.send(ch, msg, None);
+                                }
+                            }
+                            Partition::Forward => {
+                                let ch = edge.channels[0];
+                                self.send(ch, msg, None);
+                            }
+                            Partition::Hash => {
+                                let ch = edge.channels[(msg.num % n as u64) as usize];
+                                self.send(ch, msg, None);
+                            }
+                            Partition::Rebalance => {
+                                // Round-robin by the task's output count keeps it stateless.
+                                let i = (self.tasks[task as usize].records_out % n as u64) as usize;
+                                let ch = edge.channels[i];
+                                self.send(ch, msg, None);
+                            }
+                        }
+                    }
+                    self.tasks[task as usize].records_out += 1;
+                }
+            }
+        }
+        self.out_buf = out;
+    }
+
+    fn broadcast_control(&mut self, task: TaskId, msg: Message) {
+        for e in 0..self.topo.tasks[task as usize].outputs.len() {
+            for i in 0..self.topo.tasks[task as usize].outputs[e].channels.len() {
+                let ch = self.topo.tasks[task as usize].outputs[e].channels[i];
+                self.send(ch, msg, None);
+            }
+        }
+    }
+
+    fn apply_commands(&mut self, task: TaskId) {
+        let mut cmds = std::mem::take(&mut self.cmd_buf);
+        for cmd in cmds.drain(..) {
+            match cmd {
+                Command::Broadcast { tag, id, priority } => {
+                    self.broadcast_control(task, Message::control(tag, id, 16, priority));
+                }
+                Command::Block(input) => {
+                    let ch = self.topo.tasks[task as usize].inputs[input];
+                    self.chan_rt[ch as usize].blocked = true;
+                }
+                Command::Unblock(input) => {
+                    let ch = self.topo.tasks[task as usize].inputs[input];
+                    let cr = &mut self.chan_rt[ch as usize];
+                    cr.blocked = false;
+                    if !cr.in_ready && self.channels[ch as usize].inbox_len() > 0 {
+                        cr.in_ready = true;
+                        self.tasks[task as usize].ready.push_back(ch);
+                    }
+                    self.request_start(task);
+                }
+            }
+        }
+        self.cmd_buf = cmds;
+    }
+
+    /// Sends end of input downstream once a task will produce nothing more.
+    fn end_task(&mut self, task: TaskId) {
+        if self.tasks[task as usize].ended {
+            return;
+        }
+        self.tasks[task as usize].ended = true;
+        self.trace.record(TraceEvent::EndOfInput {
+            t: self.sched.now(),
+            task,
+        });
+        self.broadcast_control(task, Message::end_of_input());
+    }
+
+    // ----- the task loop -----------------------------------------------------------------
+
+    fn try_start(&mut self, task: TaskId) {
+        let now = self.sched.now();
+        let ti = task as usize;
+        if self.tasks[ti].busy {
+            return;
+        }
+        // Snapshot initiations need no output space: control messages take no credit.
+        while let Some(&Action::Initiate(id)) = self.tasks[ti].actions.front() {
+            self.tasks[ti].actions.pop_front();
+            self.initiate(task, id);
+        }
+        let t = &mut self.tasks[ti];
+        if t.out_blocked {
+            return;
+        }
+        if t.full_outputs > 0 {
+            t.out_blocked = true;
+            t.blocked_since = now;
+            self.trace.record(TraceEvent::BackPressure {
+                t: now,
+                task,
+                on: true,
+            });
+            return;
+        }
+        if let Some(a) = t.actions.pop_front() {
+            t.busy = true;
+            t.work = Work::Action(a);
+            self.sched.at(now, Event::Done(task));
+            return;
+        }
+        if let Behaviour::Source(log) = &t.behaviour {
+            match log.due(log.offset) {
+                None => {
+                    self.end_task(task);
+                }
+                Some(due) if due <= now => {
+                    let offset = log.offset;
+                    t.busy = true;
+                    t.work = Work::SourceRecord(offset);
+                    let cost = t.cost;
+                    self.sched.at(now + cost, Event::Done(task));
+                }
+                Some(due) => {
+                    if t.wake_at != Some(due) {
+                        t.wake_at = Some(due);
+                        self.sched.at(due, Event::Wake(task));
+                    }
+                }
+            }
+            return;
+        }
+        while let Some(ch) = self.tasks[ti].ready.pop_front() {
+            let cr = &mut self.chan_rt[ch as usize];
+            let c = &mut self.channels[ch as usize];
+            if cr.blocked {
+                cr.in_ready = false;
+                continue;
+            }
+            let Some(msg) = c.take() else {
+                cr.in_ready = false;
+                continue;
+            };
+            if c.inbox_len() > 0 {
+                self.tasks[ti].ready.push_back(ch);
+            } else {
+                cr.in_ready = false;
+            }
+            let t = &mut self.tasks[ti];
+            t.busy = true;
+            t.work = Work::Input(ch, msg);
+            let cost = if msg.is_data() { t.cost } else { 0 };
+            self.sched.at(now + cost, Event::Done(task));
+            // The freed credit may let the sender put more on the wire.
+            self.pump(ch);
+            return;
+        }
+    }
+
+    fn initiate(&mut self, task: TaskId, id: u64) {
+        self.trace.record(TraceEvent::Initiate {
+            t: self.sched.now(),
+            task,
+            id,
+        });
+        let view = self.view(task);
+        let mut cmds = std::mem::take(&mut self.cmd_buf);
+        self.protocols[task as usize].on_trigger(&view, id, &mut cmds);
+        self.cmd_buf = cmds;
+        self.apply_commands(task);
+    }
+
+    fn on_done(&mut self, task: TaskId) {
+        let now = self.sched.now();
+        let ti = task as usize;
+        let work = std::mem::replace(&mut self.tasks[ti].work, Work::Idle);
+        self.tasks[ti].busy = false;
+        match work {
+            Work::Idle => {}
+            Work::Input(ch, msg) => {
+                self.trace.record(TraceEvent::Receive {
+                    t: now,
+                    ch,
+                    seq: msg.seq,
+                });
+                let input = self.chan_rt[ch as usize].input_index as usize;
+                match msg.kind {
+                    MsgKind::Data => self.process_record(task, input, &msg),
+                    MsgKind::Control => {
+                        let view = self.view(task);
+                        let mut cmds = std::mem::take(&mut self.cmd_buf);
+                        self.protocols[ti].on_control(&view, input, msg.tag, msg.num, &mut cmds);
+                        self.cmd_buf = cmds;
+                        self.apply_commands(task);
+                    }
+                    MsgKind::EndOfInput => {
+                        let view = self.view(task);
+                        let mut cmds = std::mem::take(&mut self.cmd_buf);
+                        self.protocols[ti].on_end_of_input(&view, input, &mut cmds);
+                        self.cmd_buf = cmds;
+                        self.apply_commands(task);
+                        let t = &mut self.tasks[ti];
+                        t.open_inputs -= 1;
+                        if t.open_inputs == 0 {
+                            self.end_task(task);
+                        }
+                    }
+                }
+            }
+            Work::SourceRecord(offset) => {
+                let Behaviour::Source(log) = &mut self.tasks[ti].behaviour else {
+                    unreachable!("only sources read records")
+                };
+                let msg = log.record(offset, now);
+                log.offset = offset + 1;
+                self.counters.source_records += 1;
+                self.trace.record(TraceEvent::SourceEmit {
+                    t: now,
+                    task,
+                    offset,
+                });
+                self.out_buf.push((Target::Route, msg));
+                self.emit_all(task);
+            }
+            Work::Action(Action::Transfer) => {
+                if let Behaviour::Bank(b) = &mut self.tasks[ti].behaviour {
+                    b.now = now;
+                    b.start_transfer(&mut self.out_buf);
+                }
+                self.emit_all(task);
+            }
+            Work::Action(Action::Script(i)) => self.run_script_step(i),
+            Work::Action(Action::Initiate(id)) => self.initiate(task, id),
+        }
+        self.request_start(task);
+    }
+
+    fn process_record(&mut self, task: TaskId, input: usize, msg: &Message) {
+        let now = self.sched.now();
+        let ti = task as usize;
+        self.tasks[ti].records_in += 1;
+        if let Behaviour::Bank(b) = &mut self.tasks[ti].behaviour {
+            b.now = now;
+        }
+        if let Behaviour::Script(s) = &mut self.tasks[ti].behaviour {
+            if let Some(label) = s.receive(msg.value as u32) {
+                self.trace.record(TraceEvent::StateChange {
+                    t: now,
+                    task,
+                    label,
+                });
+            }
+            return;
+        }
+        let reached_sink = self.tasks[ti]
+            .behaviour
+            .on_record(input, msg, &mut self.out_buf);
+        if reached_sink {
+            self.counters.sink_records += 1;
+            self.counters.latencies.push(now - msg.created_at);
+            self.trace.record(TraceEvent::SinkOutput {
+                t: now,
+                task,
+                source: msg.origin.source,
+                offset: msg.origin.offset,
+                key: msg.num,
+            });
+        }
+        self.emit_all(task);
+    }
+
+    fn run_script_step(&mut self, i: u32) {
+        let now = self.sched.now();
+        let step = &self.script[i as usize];
+        let (task, send, becomes) = (step.task, step.send, step.becomes);
+        if let Some((to, label, latency)) = send {
+            let ch = self.topo.tasks[task as usize].outputs[0]
+                .channels
+                .iter()
+                .copied()
+                .find(|&c| self.channels[c as usize].dst == to)
+                .expect("validated: a channel exists");
+            let msg = Message::data(
+                16,
+                u64::from(label),
+                i64::from(label),
+                Default::default(),
+                now,
+            );
+            self.send(ch, msg, latency);
+        }
+        if let Some(label) = becomes {
+            if let Behaviour::Script(s) = &mut self.tasks[task as usize].behaviour {
+                s.state = label;
+            }
+            self.trace.record(TraceEvent::StateChange {
+                t: now,
+                task,
+                label,
+            });
+        }
+    }
+
+    fn on_arrive(&mut self, ch: ChannelId) {
+        let now = self.sched.now();
+        let c = &mut self.channels[ch as usize];
+        if c.scheduled_arrival != Some(now) {
+            return; // superseded by an earlier arrival on a reordering channel
+        }
+        c.scheduled_arrival = None;
+        let (n, _priority) = c.arrive(now);
+        let dst = c.dst;
+        if n > 0 {
+            let cr = &mut self.chan_rt[ch as usize];
+            if !cr.in_ready && !cr.blocked {
+                cr.in_ready = true;
+                self.tasks[dst as usize].ready.push_back(ch);
+            }
+            self.request_start(dst);
+        }
+        self.ensure_arrival(ch);
+    }
+}
+
+impl Model for Simulation {
+    type Event = Event;
+
+    fn scheduler(&mut self) -> &mut Scheduler<Event> {
+        &mut self.sched
+    }
+
+    fn handle(&mut self, event: Event) {
+        match event {
+            Event::Arrive(ch) => self.on_arrive(ch),
+            Event::Done(task) => self.on_done(task),
+            Event::Wake(task) => {
+                self.tasks[task as usize].wake_at = None;
+                self.request_start(task);
+            }
+            Event::Timer(task) => {
+                self.tasks[task as usize]
+                    .actions
+                    .push_back(Action::Transfer);
+                self.schedule_transfer_timer(task);
+                self.request_start(task);
+            }
+            Event::Script(i) => {
+                let step = &self.script[i as usize];
+                let task = step.task;
+                if let Some(id) = step.initiate {
+                    self.tasks[task as usize]
+                        .actions
+                        .push_back(Action::Initiate(id));
+                }
+                if step.send.is_some() || step.becomes.is_some() {
+                    self.tasks[task as usize]
+                        .actions
+                        .push_back(Action::Script(i));
+                }
+                self.request_start(task);
+            }
+        }
+        self.drain_starts();
+    }
+}
