@@ -46,7 +46,8 @@ enum Command {
 struct RunArgs {
     /// The scenario file (JSON).
     scenario: PathBuf,
-    /// Snapshot protocol: none (more to come).
+    /// Snapshot protocol: chandy-lamport, aligned, unaligned, aligned-timeout, at-least-once,
+    /// stop-the-world or none; default: the scenario's `checkpointing.protocol`.
     #[arg(long, value_parser = parse_protocol)]
     protocol: Option<ProtocolKind>,
     /// Seed of the run; overrides the scenario's.
@@ -84,9 +85,17 @@ enum Failure {
 pub fn main() -> i32 {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
-        Err(e) => {
+        Err(e) if !e.use_stderr() => {
+            // --help and --version.
             let _ = e.print();
-            return if e.use_stderr() { 2 } else { 0 };
+            return 0;
+        }
+        Err(e) => {
+            let text = e.to_string();
+            let first = text.lines().next().unwrap_or_default();
+            eprintln!("snapsim: error: {}", first.trim_start_matches("error: "));
+            eprintln!("  (see `snapsim --help`)");
+            return 2;
         }
     };
     let outcome = match cli.command {
@@ -122,6 +131,17 @@ fn load(path: &Path) -> Result<Scenario, Failure> {
         .to_string();
     Scenario::from_json(&bytes, &stem)
         .map_err(|e| Failure::BadInput(format!("{}: {e}", path.display())))
+}
+
+/// The protocol a scenario names (validation has checked the name).
+fn scenario_protocol(s: &Scenario) -> Result<ProtocolKind, String> {
+    match &s.checkpointing {
+        Some(c) => c
+            .protocol
+            .parse()
+            .map_err(|e| format!("checkpointing.protocol: {e}")),
+        None => Ok(ProtocolKind::None),
+    }
 }
 
 fn validate(args: ValidateArgs) -> Result<(), Failure> {
@@ -211,7 +231,11 @@ impl Progress {
 
 fn run(args: RunArgs) -> Result<(), Failure> {
     let scenario = load(&args.scenario)?;
-    let protocol = args.protocol.unwrap_or(ProtocolKind::None);
+    let protocol = match args.protocol {
+        Some(p) => p,
+        None => scenario_protocol(&scenario)
+            .map_err(|e| Failure::BadInput(format!("{}: {e}", args.scenario.display())))?,
+    };
     let opts = RunOptions {
         protocol,
         seed: args.seed,

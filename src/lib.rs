@@ -55,12 +55,14 @@
 #![warn(missing_docs)]
 
 pub mod checker;
+pub mod coordinator;
 pub mod engine;
 pub mod network;
 pub mod protocols;
 pub mod report;
 pub mod scenario;
 pub mod sim;
+pub mod snapshot;
 pub mod topology;
 pub mod workload;
 
@@ -109,12 +111,10 @@ pub fn simulate_full(
     let seed = opts.seed.unwrap_or(scenario.seed);
     let mut sim = sim::Simulation::new(scenario, opts.protocol, seed, opts.trace)?;
     let topo = sim.topology().clone();
-    if checker::has_sources_and_sinks(&topo) {
-        sim.trace_mut()
-            .set_observer(Box::new(checker::OutputChecker::new(&topo)));
-    }
+    sim.trace_mut()
+        .set_observer(Box::new(checker::OnlineChecker::new(&topo)));
     let mut out = sim.run(progress);
-    let verdict = checker::verify(&topo, &mut out);
+    let verdict = checker::verify(&topo, &mut out, opts.protocol.consistent_cuts());
     let result = RunResult::new(
         scenario.name(),
         opts.protocol.name(),

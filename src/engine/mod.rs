@@ -63,6 +63,11 @@ impl<E> Scheduler<E> {
         self.queue.push(self.now.saturating_add(delay), event);
     }
 
+    /// The time of the earliest queued event.
+    pub fn next_time(&self) -> Option<Time> {
+        self.queue.peek_time()
+    }
+
     /// Events waiting in the queue.
     pub fn pending(&self) -> usize {
         self.queue.len()
@@ -80,6 +85,12 @@ pub trait Model {
 
     /// Handles one event at `self.scheduler().now()`.
     fn handle(&mut self, event: Self::Event);
+
+    /// Asked after every event; `true` ends the run although events remain (for example
+    /// when only timeouts of things that can no longer happen are left).
+    fn finished(&self) -> bool {
+        false
+    }
 }
 
 /// What the run loop counted.
@@ -111,6 +122,9 @@ pub fn run<M: Model>(model: &mut M, until: Time) -> RunStats {
         sched.now = time;
         model.handle(event);
         stats.events += 1;
+        if model.finished() {
+            break;
+        }
     }
     stats.end_time = model.scheduler().now;
     stats

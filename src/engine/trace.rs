@@ -108,6 +108,15 @@ pub enum TraceEvent {
         /// Bytes of state recorded.
         bytes: u64,
     },
+    /// The coordinator finished checkpoint `id`: completed, or aborted or expired.
+    CheckpointEnd {
+        /// Simulated time.
+        t: Time,
+        /// Checkpoint id.
+        id: u64,
+        /// True when it completed.
+        completed: bool,
+    },
     /// A scripted process changed its named state.
     StateChange {
         /// Simulated time.
@@ -131,6 +140,7 @@ impl TraceEvent {
             | TraceEvent::EndOfInput { t, .. }
             | TraceEvent::Initiate { t, .. }
             | TraceEvent::LocalSnapshot { t, .. }
+            | TraceEvent::CheckpointEnd { t, .. }
             | TraceEvent::StateChange { t, .. } => t,
         }
     }
@@ -167,6 +177,7 @@ impl TraceEvent {
             TraceEvent::EndOfInput { t, task } => [5, t, u64::from(task), 0, 0],
             TraceEvent::Initiate { t, task, id } => [6, t, u64::from(task), id, 0],
             TraceEvent::LocalSnapshot { t, task, id, bytes } => [7, t, u64::from(task), id, bytes],
+            TraceEvent::CheckpointEnd { t, id, completed } => [10, t, id, u64::from(completed), 0],
             TraceEvent::StateChange { t, task, label } => {
                 [8, t, u64::from(task), u64::from(label), 0]
             }

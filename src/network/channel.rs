@@ -147,10 +147,12 @@ impl Channel {
             }
             let start = now.max(self.link_free_at);
             let tx = match self.config.bandwidth {
-                Some(bw) if bw > 0 => (bytes * 1_000_000_000).div_ceil(bw),
+                Some(bw) if bw > 0 => (u128::from(bytes) * 1_000_000_000)
+                    .div_ceil(u128::from(bw))
+                    .min(u128::from(Time::MAX)) as Time,
                 _ => 0,
             };
-            self.link_free_at = start + tx;
+            self.link_free_at = start.saturating_add(tx);
             let latency = match self.latency_overrides.front() {
                 Some(&(seq, l)) if seq == msg.seq => {
                     self.latency_overrides.pop_front();
@@ -158,7 +160,7 @@ impl Channel {
                 }
                 _ => self.config.latency.sample(rng),
             };
-            let mut arrive = self.link_free_at + latency;
+            let mut arrive = self.link_free_at.saturating_add(latency);
             if self.config.fifo {
                 arrive = arrive.max(self.last_arrival);
                 self.last_arrival = arrive;
@@ -183,21 +185,25 @@ impl Channel {
         self.wire.front().map(|m| m.arrive_at)
     }
 
-    /// Moves every message that has arrived by `now` into the input queue; a priority message
-    /// goes ahead of the queued data. Returns how many arrived and whether any had priority.
-    pub fn arrive(&mut self, now: Time) -> (usize, bool) {
+    /// Moves every message that has arrived by `now` into the input queue, calling `seen` for
+    /// each in arrival order. A priority message goes ahead of the queued data, and its `value`
+    /// is set to the number of data messages it overtook there. Returns how many arrived and
+    /// whether any had priority.
+    pub fn arrive(&mut self, now: Time, mut seen: impl FnMut(&Message)) -> (usize, bool) {
         let mut n = 0;
         let mut priority = false;
         while self.wire.front().is_some_and(|m| m.arrive_at <= now) {
-            let msg = self.wire.pop_front().expect("front exists");
+            let mut msg = self.wire.pop_front().expect("front exists");
             if msg.is_data() {
                 let b = u64::from(msg.bytes);
                 self.wire_bytes -= b;
                 self.inbox_bytes += b;
             }
+            seen(&msg);
             if msg.priority {
                 priority = true;
                 let pos = self.inbox.iter().take_while(|m| m.priority).count();
+                msg.value = self.inbox.iter().skip(pos).filter(|m| m.is_data()).count() as i64;
                 self.inbox.insert(pos, msg);
             } else {
                 self.inbox.push_back(msg);
@@ -303,7 +309,7 @@ mod tests {
             ch.send(data(1));
             ch.pump(t, &mut r);
         }
-        ch.arrive(Time::MAX);
+        ch.arrive(Time::MAX, |_| {});
         let seqs: Vec<u64> = std::iter::from_fn(|| ch.take()).map(|m| m.seq).collect();
         assert_eq!(seqs, (0..200).collect::<Vec<_>>());
     }
@@ -318,7 +324,7 @@ mod tests {
             ch.send(data(1));
             ch.pump(t, &mut r);
         }
-        ch.arrive(Time::MAX);
+        ch.arrive(Time::MAX, |_| {});
         let seqs: Vec<u64> = std::iter::from_fn(|| ch.take()).map(|m| m.seq).collect();
         assert_eq!(seqs.len(), 200);
         assert!(seqs.windows(2).any(|w| w[0] > w[1]), "expected reordering");
@@ -334,7 +340,7 @@ mod tests {
         }
         assert_eq!(ch.pump(0, &mut r).moved, 2);
         assert_eq!(ch.buffered_bytes(), (300, 200, 0));
-        ch.arrive(10);
+        ch.arrive(10, |_| {});
         assert_eq!(ch.buffered_bytes(), (300, 0, 200));
         // Still no credit: arriving does not free space, consuming does.
         assert_eq!(ch.pump(10, &mut r).moved, 0);
@@ -353,7 +359,7 @@ mod tests {
         // One goes on the wire (credit for 100 bytes), two remain: 200 bytes = full.
         ch.pump(0, &mut r);
         assert!(ch.out_full());
-        ch.arrive(10);
+        ch.arrive(10, |_| {});
         ch.take();
         let p = ch.pump(10, &mut r);
         assert_eq!(p.moved, 1);
@@ -371,10 +377,10 @@ mod tests {
         ch.pump(0, &mut r);
         // The marker waits behind the data that has no credit.
         assert_eq!(ch.out_queue().count(), 2);
-        ch.arrive(10);
+        ch.arrive(10, |_| {});
         ch.take();
         ch.pump(10, &mut r);
-        ch.arrive(20);
+        ch.arrive(20, |_| {});
         let kinds: Vec<_> = std::iter::from_fn(|| ch.take())
             .map(|m| (m.kind, m.seq))
             .collect();
@@ -394,14 +400,15 @@ mod tests {
         ch.send(data(100));
         ch.send(data(100));
         ch.pump(0, &mut r);
-        ch.arrive(10);
+        ch.arrive(10, |_| {});
         // One data message in the inbox, one in the output queue without credit.
         ch.send(Message::control(2, 9, 8, true));
         assert_eq!(ch.out_queue().next().map(|m| m.priority), Some(true));
         ch.pump(10, &mut r);
-        let (_, prio) = ch.arrive(20);
+        let (_, prio) = ch.arrive(20, |_| {});
         assert!(prio);
-        assert!(ch.peek().is_some_and(|m| m.priority));
+        // It overtook the one data message waiting in the input queue.
+        assert!(ch.peek().is_some_and(|m| m.priority && m.value == 1));
     }
 
     #[test]
@@ -414,7 +421,7 @@ mod tests {
         ch.send(data(1000));
         ch.pump(0, &mut r);
         assert_eq!(ch.next_arrival(), Some(1_000_000));
-        ch.arrive(1_000_000);
+        ch.arrive(1_000_000, |_| {});
         assert_eq!(ch.next_arrival(), Some(2_000_000));
     }
 }

@@ -1,19 +1,38 @@
 //! Snapshot protocols as sans-IO state machines, one instance per task.
 //!
 //! The simulation hands a protocol what happened at its task (a trigger, a control message on
-//! input `i`, the end of an input, a timer) and the protocol answers with [`Command`]s: send a
-//! control message, block or unblock an input, record the local state, record an input's
-//! channel state, acknowledge. The protocol never sees the clock's queue, the channels or the
-//! operator state; the simulation never interprets a control message's tag. Adding a protocol
-//! means adding a file here and a line in [`ProtocolKind`]; the engine does not change.
+//! input `i`, the end of an input, a timer, the coordinator's verdict on a checkpoint) and the
+//! protocol answers with [`Command`]s: record the local state, send a control message, block
+//! or unblock an input, record an input's channel state, acknowledge or decline. A protocol
+//! never sees the event queue, the channels or the operator state, and the simulation never
+//! interprets a control message's tag. Adding a protocol means adding a file here and a line
+//! in [`ProtocolKind`]; the engine does not change.
+//!
+//! Channel state is recorded by the simulation on the protocol's behalf: after
+//! [`Command::Record`] for input `i` and snapshot `n`, the simulation records every data
+//! message that was queued on `i` or arrives on it until the control message of snapshot `n`
+//! arrives there. A priority control message records exactly the data it overtook.
 
+mod aligned;
+mod aligned_timeout;
+mod at_least_once;
+mod chandy_lamport;
 mod none;
+mod stop_the_world;
+mod unaligned;
 
 use std::fmt;
 use std::str::FromStr;
 
 use crate::engine::Time;
 use crate::network::TaskId;
+
+/// Control-message tag of a Chandy-Lamport marker.
+pub const MARKER: u8 = 1;
+/// Control-message tag of a checkpoint barrier.
+pub const BARRIER: u8 = 2;
+/// Control-message tag of a cancellation marker (Flink's `CancelCheckpointMarker`).
+pub const CANCEL: u8 = 3;
 
 /// What a protocol may look at when it handles an event at its task.
 #[derive(Debug, Clone, Copy)]
@@ -28,9 +47,34 @@ pub struct TaskView {
     pub is_source: bool,
 }
 
+/// A control message as the protocol sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Control {
+    /// Protocol-defined tag.
+    pub tag: u8,
+    /// Snapshot or checkpoint id.
+    pub id: u64,
+    /// When the checkpoint was triggered (Flink's barrier timestamp).
+    pub trigger_time: Time,
+    /// It overtook queued data (unaligned).
+    pub priority: bool,
+}
+
 /// An instruction from a protocol to the simulation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Command {
+    /// Record the task's local state as part of snapshot `id`, now. With `overtake_outputs`,
+    /// also record the data waiting in every output queue as output channel state: a priority
+    /// barrier sent right after will jump over it. `aligning_since` is when the protocol saw the
+    /// first barrier of `id` (now for an initiator), for the alignment and start-delay metrics.
+    Snapshot {
+        /// Snapshot id.
+        id: u64,
+        /// Record the output queues (unaligned).
+        overtake_outputs: bool,
+        /// When the first barrier of `id` reached this task.
+        aligning_since: Time,
+    },
     /// Send a control message with `tag` and `id` on every output channel. With `priority` it
     /// overtakes the data queued at both ends (unaligned barriers).
     Broadcast {
@@ -41,50 +85,127 @@ pub enum Command {
         /// Overtake queued data.
         priority: bool,
     },
+    /// Record input `input`'s channel state for snapshot `id` (see the module docs).
+    Record {
+        /// Input index.
+        input: usize,
+        /// Snapshot id.
+        id: u64,
+    },
     /// Stop taking messages from input `input`.
     Block(usize),
-    /// Take messages from input `input` again.
-    Unblock(usize),
+    /// Take messages from every input again.
+    UnblockAll,
+    /// This task's part of snapshot `id` is complete: upload it and acknowledge.
+    Ack {
+        /// Snapshot id.
+        id: u64,
+    },
+    /// This task gives up snapshot `id` (Flink's decline); the coordinator aborts it.
+    Decline {
+        /// Snapshot id.
+        id: u64,
+    },
+    /// Call [`TaskProtocol::on_timer`] with `token` at time `at`.
+    SetTimer {
+        /// When.
+        at: Time,
+        /// Passed back.
+        token: u64,
+    },
+    /// A source stops reading until the coordinator resumes it (stop-the-world).
+    PauseSource,
 }
 
 /// One task's protocol state machine.
 pub trait TaskProtocol {
     /// Snapshot `id` is requested at this task (by the coordinator or a script).
     fn on_trigger(&mut self, view: &TaskView, id: u64, out: &mut Vec<Command>);
-    /// A control message with `tag` and `id` was taken from input `input`.
-    fn on_control(
-        &mut self,
-        view: &TaskView,
-        input: usize,
-        tag: u8,
-        id: u64,
-        out: &mut Vec<Command>,
-    );
+    /// A control message was taken from input `input`.
+    fn on_control(&mut self, view: &TaskView, input: usize, ctl: Control, out: &mut Vec<Command>);
     /// Input `input` has ended.
     fn on_end_of_input(&mut self, _view: &TaskView, _input: usize, _out: &mut Vec<Command>) {}
+    /// A timer set with [`Command::SetTimer`] fired.
+    fn on_timer(&mut self, _view: &TaskView, _token: u64, _out: &mut Vec<Command>) {}
+    /// The coordinator aborted checkpoint `id` (declined, expired or subsumed); the simulation
+    /// has already dropped what this task recorded for it.
+    fn on_abort(&mut self, _view: &TaskView, _id: u64, _out: &mut Vec<Command>) {}
+    /// The coordinator completed checkpoint `id`.
+    fn on_complete(&mut self, _view: &TaskView, _id: u64, _out: &mut Vec<Command>) {}
 }
 
 /// The protocols snapsim knows, by their command-line names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum ProtocolKind {
+    /// Chandy and Lamport's markers, with channel state recorded at the receiver.
+    ChandyLamport,
+    /// Flink's exactly-once aligned barriers.
+    Aligned,
+    /// Flink's unaligned checkpoints.
+    Unaligned,
+    /// Aligned, switching to unaligned after a timeout (Flink's aligned-checkpoint-timeout).
+    AlignedTimeout,
+    /// Flink's barrier tracking without alignment.
+    AtLeastOnce,
+    /// Halt the sources, drain, record, resume.
+    StopTheWorld,
     /// No snapshots: the baseline that overheads are measured against.
     None,
 }
 
 impl ProtocolKind {
     /// Every protocol, in the order of the contract.
-    pub const ALL: &'static [ProtocolKind] = &[ProtocolKind::None];
+    pub const ALL: &'static [ProtocolKind] = &[
+        ProtocolKind::ChandyLamport,
+        ProtocolKind::Aligned,
+        ProtocolKind::Unaligned,
+        ProtocolKind::AlignedTimeout,
+        ProtocolKind::AtLeastOnce,
+        ProtocolKind::StopTheWorld,
+        ProtocolKind::None,
+    ];
 
     /// The command-line name.
     pub fn name(self) -> &'static str {
         match self {
+            ProtocolKind::ChandyLamport => "chandy-lamport",
+            ProtocolKind::Aligned => "aligned",
+            ProtocolKind::Unaligned => "unaligned",
+            ProtocolKind::AlignedTimeout => "aligned-timeout",
+            ProtocolKind::AtLeastOnce => "at-least-once",
+            ProtocolKind::StopTheWorld => "stop-the-world",
             ProtocolKind::None => "none",
         }
     }
 
-    /// A fresh state machine for one task.
-    pub fn instantiate(self) -> Box<dyn TaskProtocol> {
+    /// Whether the protocol runs on process graphs (which may have cycles and no sources).
+    /// Barrier protocols need a dataflow job: alignment on a cycle would wait forever.
+    pub fn supports_process_graphs(self) -> bool {
+        matches!(self, ProtocolKind::ChandyLamport | ProtocolKind::None)
+    }
+
+    /// True for protocols that promise consistent cuts (all but at-least-once).
+    pub fn consistent_cuts(self) -> bool {
+        !matches!(self, ProtocolKind::AtLeastOnce)
+    }
+
+    /// True for protocols whose restored state counts every record exactly once.
+    pub fn exactly_once(self) -> bool {
+        !matches!(self, ProtocolKind::AtLeastOnce | ProtocolKind::None)
+    }
+
+    /// A fresh state machine for one task. `alignment_timeout` is used by `aligned-timeout`.
+    pub fn instantiate(self, view: &TaskView, alignment_timeout: Time) -> Box<dyn TaskProtocol> {
         match self {
+            ProtocolKind::ChandyLamport => Box::new(chandy_lamport::ChandyLamport::new(view)),
+            ProtocolKind::Aligned => Box::new(aligned::Aligned::new(view)),
+            ProtocolKind::Unaligned => Box::new(unaligned::Unaligned::new(view)),
+            ProtocolKind::AlignedTimeout => Box::new(aligned_timeout::AlignedTimeout::new(
+                view,
+                alignment_timeout,
+            )),
+            ProtocolKind::AtLeastOnce => Box::new(at_least_once::AtLeastOnce::new(view)),
+            ProtocolKind::StopTheWorld => Box::new(stop_the_world::StopTheWorld::new(view)),
             ProtocolKind::None => Box::new(none::NoSnapshots),
         }
     }
@@ -110,5 +231,63 @@ impl FromStr for ProtocolKind {
                     names.join(", ")
                 )
             })
+    }
+}
+
+/// Helpers for the protocols' unit tests: feed events, collect commands.
+#[cfg(test)]
+pub(crate) mod testing {
+    use super::*;
+
+    pub fn view(inputs: usize, now: Time) -> TaskView {
+        TaskView {
+            task: 0,
+            now,
+            inputs,
+            is_source: inputs == 0,
+        }
+    }
+
+    pub fn barrier(id: u64) -> Control {
+        Control {
+            tag: BARRIER,
+            id,
+            trigger_time: 0,
+            priority: false,
+        }
+    }
+
+    pub fn cancel(id: u64) -> Control {
+        Control {
+            tag: CANCEL,
+            ..barrier(id)
+        }
+    }
+
+    /// Feeds one control message and returns the commands.
+    pub fn control(
+        p: &mut dyn TaskProtocol,
+        inputs: usize,
+        now: Time,
+        input: usize,
+        c: Control,
+    ) -> Vec<Command> {
+        let mut out = Vec::new();
+        p.on_control(&view(inputs, now), input, c, &mut out);
+        out
+    }
+
+    /// The snapshot ids a command list records, acknowledges and declines.
+    pub fn summary(cmds: &[Command]) -> (Vec<u64>, Vec<u64>, Vec<u64>) {
+        let mut s = (vec![], vec![], vec![]);
+        for c in cmds {
+            match *c {
+                Command::Snapshot { id, .. } => s.0.push(id),
+                Command::Ack { id } => s.1.push(id),
+                Command::Decline { id } => s.2.push(id),
+                _ => {}
+            }
+        }
+        s
     }
 }

@@ -1,6 +1,6 @@
 //! `none`: takes no snapshots. Triggers and stray control messages are ignored.
 
-use super::{Command, TaskProtocol, TaskView};
+use super::{Command, Control, TaskProtocol, TaskView};
 
 /// The protocol that does nothing.
 #[derive(Debug, Default)]
@@ -8,5 +8,5 @@ pub struct NoSnapshots;
 
 impl TaskProtocol for NoSnapshots {
     fn on_trigger(&mut self, _: &TaskView, _: u64, _: &mut Vec<Command>) {}
-    fn on_control(&mut self, _: &TaskView, _: usize, _: u8, _: u64, _: &mut Vec<Command>) {}
+    fn on_control(&mut self, _: &TaskView, _: usize, _: Control, _: &mut Vec<Command>) {}
 }

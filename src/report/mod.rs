@@ -28,6 +28,12 @@ pub struct CheckpointRecord {
     pub alignment_ns_max: Time,
     /// Longest delay from trigger to first barrier at any task.
     pub start_delay_ns_max: Time,
+    /// Data bytes waiting behind blocked inputs when tasks recorded their state (aligned).
+    pub held_back_bytes: u64,
+    /// Output data bytes overtaken by priority barriers (unaligned), part of the channel state.
+    pub overtaken_bytes: u64,
+    /// Tasks that acknowledged.
+    pub tasks_acknowledged: u64,
 }
 
 /// One failure and its recovery.
@@ -159,7 +165,7 @@ impl RunResult {
             seed,
             events: run.events,
             sim_time_ns: run.sim_time_ns,
-            checkpoints: Vec::new(),
+            checkpoints: std::mem::take(&mut run.checkpoints),
             failures: Vec::new(),
             verdict,
             metrics,
@@ -247,8 +253,48 @@ impl RunResult {
             ));
         }
         line(&mut s, "verdict", verdict);
+        let completed = self
+            .checkpoints
+            .iter()
+            .filter(|c| c.status == "completed")
+            .count();
+        if !self.checkpoints.is_empty() {
+            let mut d: Vec<Time> = self
+                .checkpoints
+                .iter()
+                .filter(|c| c.status == "completed")
+                .map(|c| c.duration_ns)
+                .collect();
+            d.sort_unstable();
+            let size: u64 = self
+                .checkpoints
+                .iter()
+                .filter(|c| c.status == "completed")
+                .map(|c| c.state_bytes + c.channel_state_bytes)
+                .max()
+                .unwrap_or(0);
+            line(
+                &mut s,
+                "checkpoints",
+                format!(
+                    "{completed} completed, {} aborted or expired; duration p50 {}, max {}; largest {}",
+                    self.checkpoints.len() - completed,
+                    percentile(&d, 50).map_or("-".into(), fmt_ns),
+                    d.last().map_or("-".into(), |&x| fmt_ns(x)),
+                    fmt_bytes(size)
+                ),
+            );
+        }
         for viol in &v.violations {
             s.push_str(&format!("    {}: {}\n", viol.kind, viol.message));
+        }
+        if !v.expected.is_empty() {
+            let n = v.expected.len();
+            line(
+                &mut s,
+                "expected",
+                format!("inconsistent cuts, as this protocol allows ({n} findings listed in the results file)"),
+            );
         }
         line(&mut s, "trace hash", self.trace_hash.clone());
         s

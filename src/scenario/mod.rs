@@ -64,6 +64,57 @@ pub struct Scenario {
     /// Per-task overrides of the processing cost (a straggler), applied in order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tasks: Vec<TaskOverride>,
+    /// The snapshot protocol and the checkpoint coordinator.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checkpointing: Option<CheckpointingSpec>,
+}
+
+/// The snapshot protocol, the checkpoint coordinator (Flink's `CheckpointCoordinator`) and the
+/// checkpoint storage.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CheckpointingSpec {
+    /// Protocol name (`chandy-lamport`, `aligned`, `unaligned`, `aligned-timeout`,
+    /// `at-least-once`, `stop-the-world`, `none`); `--protocol` overrides it.
+    #[serde(default = "default_protocol")]
+    pub protocol: String,
+    /// Time between checkpoint triggers; absent: only scripted initiations.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interval: Option<Duration>,
+    /// Checkpoints in flight at once.
+    #[serde(default = "one")]
+    pub max_concurrent: u32,
+    /// Least time between the end of one checkpoint and the trigger of the next.
+    #[serde(default)]
+    pub min_pause: Duration,
+    /// A checkpoint not complete this long after its trigger expires.
+    #[serde(default = "default_checkpoint_timeout")]
+    pub timeout: Duration,
+    /// Consecutive failed (expired or declined) checkpoints tolerated before the job fails.
+    #[serde(default)]
+    pub tolerable_failures: u32,
+    /// For `aligned-timeout`: alignment longer than this (since the trigger) turns unaligned.
+    #[serde(default = "default_alignment_timeout")]
+    pub alignment_timeout: Duration,
+    /// Bandwidth of the checkpoint storage, shared by all uploads; absent: uploads are instant.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage_bandwidth: Option<Bandwidth>,
+    /// Synchronous part of each local snapshot, during which the task does nothing else.
+    #[serde(default)]
+    pub sync_copy: Duration,
+    /// Process graphs: the processes the coordinator triggers (default: the first process).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub initiators: Option<Vec<String>>,
+}
+
+fn default_protocol() -> String {
+    "none".to_string()
+}
+fn default_checkpoint_timeout() -> Duration {
+    Duration(600_000_000_000)
+}
+fn default_alignment_timeout() -> Duration {
+    Duration(10_000_000)
 }
 
 /// Channel defaults.
@@ -474,6 +525,43 @@ pub struct TaskOverride {
     pub cost: Duration,
 }
 
+/// Reports the first place where `input` has an array and the canonical form an object.
+fn check_shape(
+    input: &serde_json::Value,
+    canonical: &serde_json::Value,
+    path: &str,
+) -> Result<(), ScenarioError> {
+    use serde_json::Value;
+    let join = |key: &str| {
+        if path == "." {
+            key.to_string()
+        } else {
+            format!("{path}.{key}")
+        }
+    };
+    match (input, canonical) {
+        (Value::Array(_), Value::Object(_)) => Err(ScenarioError::new(
+            path,
+            "expected a JSON object with named fields, found an array",
+        )),
+        (Value::Object(a), Value::Object(b)) => {
+            for (k, v) in a {
+                if let Some(w) = b.get(k) {
+                    check_shape(v, w, &join(k))?;
+                }
+            }
+            Ok(())
+        }
+        (Value::Array(a), Value::Array(b)) => {
+            for (i, (v, w)) in a.iter().zip(b).enumerate() {
+                check_shape(v, w, &format!("{path}[{i}]"))?;
+            }
+            Ok(())
+        }
+        _ => Ok(()),
+    }
+}
+
 impl Scenario {
     /// Parses and validates a scenario from JSON bytes. `fallback_name` (usually the file stem)
     /// is used when the file gives no `name`.
@@ -485,8 +573,10 @@ impl Scenario {
             ));
         }
         let de = &mut serde_json::Deserializer::from_slice(bytes);
-        let mut scenario: Scenario = serde_path_to_error::deserialize(de).map_err(|e| {
-            let path = e.path().to_string();
+        let parsed: Result<Scenario, _> = serde_path_to_error::deserialize(&mut *de);
+        let mut scenario = parsed.map_err(|e| {
+            // serde_path_to_error marks a position it could not name with `?`.
+            let path = e.path().to_string().trim_end_matches(".?").to_string();
             let inner = e.into_inner();
             let message = match inner.classify() {
                 serde_json::error::Category::Eof => format!(
@@ -499,6 +589,15 @@ impl Scenario {
             };
             ScenarioError::new(path, message)
         })?;
+        de.end().map_err(|e| {
+            ScenarioError::new(".", format!("unexpected content after the scenario: {e}"))
+        })?;
+        // serde also accepts a struct written as an array of its fields in order; scenario
+        // files are objects, so compare the input's shape with the canonical form.
+        let input: serde_json::Value =
+            serde_json::from_slice(bytes).map_err(|e| ScenarioError::new(".", e.to_string()))?;
+        let canonical = serde_json::to_value(&scenario).expect("scenarios always serialise");
+        check_shape(&input, &canonical, ".")?;
         if scenario.name.is_none() {
             scenario.name = Some(fallback_name.to_string());
         }

@@ -175,10 +175,20 @@ unit_type!(
     Bandwidth, "bandwidth", r"^[0-9]+(\.[0-9]+)?\s*(B|KB|MB|GB|KiB|MiB|GiB|Mbit|Gbit)/s$", "1GiB/s"
 );
 
+/// The longest duration a scenario may name: 2^53 ns, about 104 days. Sums of a few such
+/// values stay far from overflowing the u64 clock.
+pub const MAX_DURATION_NS: u64 = 1 << 53;
+
 impl FromStr for Duration {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        to_u64(parse_scaled(s, DURATION_UNITS, "duration")?, s).map(Duration)
+        let ns = to_u64(parse_scaled(s, DURATION_UNITS, "duration")?, s)?;
+        if ns > MAX_DURATION_NS {
+            return Err(format!(
+                "`{s}` is longer than the 104 days snapsim can simulate"
+            ));
+        }
+        Ok(Duration(ns))
     }
 }
 
@@ -328,6 +338,7 @@ mod tests {
             ("0.5ns", "finer than"),
             ("-5ms", "start with a number"),
             ("99999999999999999999s", "too large"),
+            ("307445734min", "104 days"),
         ] {
             let err = text.parse::<Duration>().unwrap_err();
             assert!(err.contains(needle), "{text}: {err}");

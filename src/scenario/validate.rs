@@ -6,6 +6,15 @@ use super::*;
 
 type Check = Result<(), ScenarioError>;
 
+/// The largest topology a scenario may describe; beyond it a run would exhaust memory.
+const MAX_TASKS: u64 = 1_000_000;
+/// Channels in all.
+const MAX_CHANNELS: u64 = 20_000_000;
+/// Transfers a bank may put in flight at time zero.
+const MAX_INITIAL_TRANSFERS: u64 = 50_000_000;
+/// Largest bank amount: sums over a million processes still fit an i64.
+const MAX_AMOUNT: u64 = 1 << 40;
+
 fn err(path: impl Into<String>, message: impl Into<String>) -> Check {
     Err(ScenarioError::new(path, message))
 }
@@ -23,8 +32,16 @@ impl Names {
 }
 
 pub(super) fn validate(s: &Scenario) -> Check {
-    if s.name().is_empty() {
+    let name = s.name();
+    if name.is_empty() {
         return err("name", "must not be empty");
+    }
+    // The name becomes part of result file names: keep it inside the output directory.
+    if name.contains(['/', '\\']) || name.starts_with('.') || name.chars().any(char::is_control) {
+        return err(
+            "name",
+            format!("`{name}` may not contain slashes or control characters, or start with a dot"),
+        );
     }
     if s.duration.ns() == 0 {
         return err("duration", "must be longer than zero");
@@ -165,7 +182,7 @@ fn check_dataflow(df: &DataflowSpec) -> Result<Names, ScenarioError> {
             if src.record_size.0 == 0 || src.record_size.0 > u64::from(u32::MAX) {
                 return Err(ScenarioError::new(
                     format!("{sp}.record_size"),
-                    "must be between 1 byte and 4GiB",
+                    "must be between 1 byte and 4294967295 bytes",
                 ));
             }
             if src.duration.is_some_and(|d| d.ns() == 0) {
@@ -186,12 +203,17 @@ fn check_dataflow(df: &DataflowSpec) -> Result<Names, ScenarioError> {
         if let OperatorKind::KeyedCount(k) | OperatorKind::KeyedSum(k) | OperatorKind::Join(k) =
             &op.kind
         {
+            let variant = match op.kind {
+                OperatorKind::KeyedCount(_) => "keyed_count",
+                OperatorKind::KeyedSum(_) => "keyed_sum",
+                _ => "join",
+            };
             if k.output_size
                 .is_some_and(|b| b.0 == 0 || b.0 > u64::from(u32::MAX))
             {
                 return Err(ScenarioError::new(
-                    format!("{path}.kind.output_size"),
-                    "must be between 1 byte and 4GiB",
+                    format!("{path}.kind.{variant}.output_size"),
+                    "must be between 1 byte and 4294967295 bytes",
                 ));
             }
         }
@@ -210,6 +232,14 @@ fn check_dataflow(df: &DataflowSpec) -> Result<Names, ScenarioError> {
             "a job needs at least one source",
         ));
     }
+    let tasks: u64 = df.operators.iter().map(|o| u64::from(o.parallelism)).sum();
+    if tasks > MAX_TASKS {
+        return Err(ScenarioError::new(
+            "dataflow.operators",
+            format!("more than {MAX_TASKS} tasks in all"),
+        ));
+    }
+    let mut channels: u64 = 0;
     let mut incoming = vec![0usize; df.operators.len()];
     let mut seen = BTreeSet::new();
     let mut adj = vec![Vec::new(); df.operators.len()];
@@ -261,6 +291,23 @@ fn check_dataflow(df: &DataflowSpec) -> Result<Names, ScenarioError> {
         }
         incoming[to] += 1;
         adj[from].push(to);
+        let (pf, pt) = (
+            u64::from(df.operators[from].parallelism),
+            u64::from(df.operators[to].parallelism),
+        );
+        channels += if e.partition == Partition::Forward {
+            pf
+        } else {
+            pf * pt
+        };
+        if channels > MAX_CHANNELS {
+            return Err(ScenarioError::new(
+                path,
+                format!(
+                    "the job would have more than {MAX_CHANNELS} channels; lower the parallelism"
+                ),
+            ));
+        }
     }
     for (i, op) in df.operators.iter().enumerate() {
         let path = format!("dataflow.operators[{i}]");
@@ -403,10 +450,19 @@ fn check_processes(ps: &ProcessSpec) -> Result<Names, ScenarioError> {
     match &ps.workload {
         ProcessWorkload::Bank(b) => {
             let p = "processes.workload.bank";
-            if b.max_amount == 0 {
+            if b.max_amount == 0 || b.max_amount > MAX_AMOUNT {
                 return Err(ScenarioError::new(
                     format!("{p}.max_amount"),
-                    "must be at least 1",
+                    format!("must be between 1 and {MAX_AMOUNT}"),
+                ));
+            }
+            if b.initial_transfers.saturating_mul(n as u64) > MAX_INITIAL_TRANSFERS {
+                return Err(ScenarioError::new(
+                    format!("{p}.initial_transfers"),
+                    format!(
+                        "{n} processes times {} transfers is more than {MAX_INITIAL_TRANSFERS} in flight",
+                        b.initial_transfers
+                    ),
                 ));
             }
             if b.transfer_interval.is_some_and(|d| d.ns() == 0) {
@@ -418,10 +474,10 @@ fn check_processes(ps: &ProcessSpec) -> Result<Names, ScenarioError> {
             if b.message_size.0 == 0 || b.message_size.0 > u64::from(u32::MAX) {
                 return Err(ScenarioError::new(
                     format!("{p}.message_size"),
-                    "must be between 1 byte and 4GiB",
+                    "must be between 1 byte and 4294967295 bytes",
                 ));
             }
-            if b.initial_balance > i64::MAX as u64 / (n as u64).max(1) {
+            if b.initial_balance > MAX_AMOUNT {
                 return Err(ScenarioError::new(
                     format!("{p}.initial_balance"),
                     "is too large",
@@ -449,7 +505,7 @@ fn check_processes(ps: &ProcessSpec) -> Result<Names, ScenarioError> {
                 if st.send.is_none() && st.becomes.is_none() && st.initiate_snapshot.is_none() {
                     return Err(ScenarioError::new(
                         sp,
-                        "a step must `send`, `become` a state or `initiate_snapshot`",
+                        "a step must `send`, change state with `becomes`, or `initiate_snapshot`",
                     ));
                 }
                 if let Some(send) = &st.send {
@@ -459,11 +515,28 @@ fn check_processes(ps: &ProcessSpec) -> Result<Names, ScenarioError> {
                             format!("no process is called `{}`", send.to),
                         ));
                     }
+                    let from = list
+                        .iter()
+                        .position(|x| *x == st.process)
+                        .expect("checked above");
+                    let to = list
+                        .iter()
+                        .position(|x| *x == send.to)
+                        .expect("checked above");
                     let linked = match &ps.graph {
                         GraphSpec::Edges(_) => {
                             edges.contains(&(st.process.as_str(), send.to.as_str()))
                         }
-                        _ => true, // generated graphs are checked when the topology is built
+                        GraphSpec::FullMesh {} => from != to,
+                        GraphSpec::Ring { bidirectional } => {
+                            to == (from + 1) % n || (*bidirectional && from == (to + 1) % n)
+                        }
+                        GraphSpec::RandomKOut { .. } => {
+                            return Err(ScenarioError::new(
+                                format!("{sp}.send"),
+                                "scripted sends need a graph whose channels are known in advance: explicit edges, a ring or a full mesh",
+                            ));
+                        }
                     };
                     if !linked {
                         return Err(ScenarioError::new(

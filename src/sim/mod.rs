@@ -17,11 +17,13 @@ pub use run::{RunOutput, TaskSummary};
 
 use std::collections::VecDeque;
 
+use crate::coordinator::{AbortReason, Coordinator, CoordinatorConfig};
 use crate::engine::rng::{unit, RngStream};
 use crate::engine::{Model, RngStreams, Scheduler, Time, Trace, TraceEvent, TraceMode};
 use crate::network::{Channel, ChannelId, Message, MsgKind, TaskId};
-use crate::protocols::{Command, ProtocolKind, TaskProtocol, TaskView};
+use crate::protocols::{Command, Control, ProtocolKind, TaskProtocol, TaskView};
 use crate::scenario::{Partition, ProcessWorkload, Scenario, ScenarioError};
+use crate::snapshot::LocalSnapshot;
 use crate::topology::{Role, Topology};
 use crate::workload::{
     BankState, Behaviour, KeyedState, Labels, ScriptState, SinkState, SourceLog, Target,
@@ -40,7 +42,20 @@ pub enum Event {
     Timer(TaskId),
     /// A scripted step (index into the script) happens.
     Script(u32),
+    /// The coordinator's periodic checkpoint trigger.
+    CheckpointTimer,
+    /// A trigger that had to wait (for `min_pause` or a free slot) may go now.
+    DeferredTrigger,
+    /// A task's upload of its part of a checkpoint finished.
+    UploadDone(TaskId, u64),
+    /// A checkpoint's timeout passed.
+    Expire(u64),
+    /// A protocol's timer at a task.
+    ProtocolTimer(TaskId, u64),
 }
+
+/// Size of a control message on the wire (Flink's barrier is a few dozen bytes).
+pub const CONTROL_BYTES: u32 = 32;
 
 /// Something a task does on its own rather than in response to a message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,6 +66,8 @@ enum Action {
     Script(u32),
     /// Start a bank transfer.
     Transfer,
+    /// Deliver a protocol timer (at a work boundary, never in the middle of a record).
+    Timer(u64),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,7 +79,7 @@ enum Work {
 }
 
 /// Per-channel state of the simulation that is not the channel's own.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 struct ChanRt {
     /// The channel is in its receiver's ready queue.
     in_ready: bool,
@@ -72,6 +89,10 @@ struct ChanRt {
     full: bool,
     /// Index of this channel among its receiver's inputs.
     input_index: u32,
+    /// Snapshots recording what arrives on this channel.
+    recording: Vec<u64>,
+    /// (snapshot id, data messages overtaken) of the last priority control message taken.
+    last_priority: Option<(u64, u64)>,
 }
 
 struct TaskRt {
@@ -95,6 +116,12 @@ struct TaskRt {
     records_in: u64,
     records_out: u64,
     in_start_queue: bool,
+    /// Local snapshots taken and not yet acknowledged.
+    local: Vec<LocalSnapshot>,
+    /// A halted source (stop-the-world).
+    paused: bool,
+    /// Synchronous snapshot time still to spend before the next piece of work.
+    sync_pending: Time,
 }
 
 /// Run-wide counters the summary reports.
@@ -138,6 +165,13 @@ pub struct Simulation {
     transfer_mean: Option<Time>,
     initial_total: Option<i64>,
     sched: Scheduler<Event>,
+    coord: Coordinator,
+    /// Where the coordinator's triggers go: the sources, or a process graph's initiators.
+    initiators: Vec<TaskId>,
+    pending_aborts: VecDeque<(u64, AbortReason)>,
+    in_aborts: bool,
+    /// Queued events that must not keep a finished run alive (checkpoint expiries).
+    weak_events: usize,
 }
 
 impl Simulation {
@@ -149,6 +183,14 @@ impl Simulation {
         mode: TraceMode,
     ) -> Result<Simulation, ScenarioError> {
         let topo = Topology::build(scenario, seed)?;
+        if !topo.is_dataflow && !protocol.supports_process_graphs() {
+            return Err(ScenarioError::new(
+                "--protocol",
+                format!(
+                    "`{protocol}` needs a dataflow job; process graphs support chandy-lamport and none"
+                ),
+            ));
+        }
         let streams = RngStreams::new(seed);
         let limit = scenario.duration.ns();
         let mut labels = Labels::default();
@@ -162,7 +204,7 @@ impl Simulation {
             .map(|c| Channel::new(c.src, c.dst, c.config))
             .collect();
         channels.shrink_to_fit();
-        let mut chan_rt = vec![ChanRt::default(); channels.len()];
+        let mut chan_rt: Vec<ChanRt> = (0..channels.len()).map(|_| ChanRt::default()).collect();
         for t in &topo.tasks {
             for (i, &c) in t.inputs.iter().enumerate() {
                 chan_rt[c as usize].input_index = i as u32;
@@ -249,6 +291,9 @@ impl Simulation {
                 records_in: 0,
                 records_out: 0,
                 in_start_queue: false,
+                local: Vec::new(),
+                paused: false,
+                sync_pending: 0,
             });
         }
         // The bank's neighbour choices come from the task's workload stream.
@@ -278,7 +323,33 @@ impl Simulation {
             }
         }
 
-        let protocols = (0..tasks.len()).map(|_| protocol.instantiate()).collect();
+        let cp = scenario.checkpointing.as_ref();
+        let alignment_timeout = cp.map_or(10_000_000, |c| c.alignment_timeout.ns());
+        let protocols = topo
+            .tasks
+            .iter()
+            .enumerate()
+            .map(|(i, t)| {
+                let view = TaskView {
+                    task: i as TaskId,
+                    now: 0,
+                    inputs: t.inputs.len(),
+                    is_source: t.role.is_source(),
+                };
+                protocol.instantiate(&view, alignment_timeout)
+            })
+            .collect();
+        let initiators: Vec<TaskId> = if topo.is_dataflow {
+            (0..topo.tasks.len() as TaskId)
+                .filter(|&t| topo.tasks[t as usize].role.is_source())
+                .collect()
+        } else {
+            match cp.and_then(|c| c.initiators.as_ref()) {
+                Some(names) => names.iter().filter_map(|n| topo.task_id(n)).collect(),
+                None => vec![0],
+            }
+        };
+        let coord = Coordinator::new(CoordinatorConfig::from_spec(cp), topo.tasks.len());
         let mut sim = Simulation {
             topo,
             channels,
@@ -297,7 +368,19 @@ impl Simulation {
             transfer_mean,
             initial_total,
             sched: Scheduler::new(),
+            coord,
+            initiators,
+            pending_aborts: VecDeque::new(),
+            in_aborts: false,
+            weak_events: 0,
         };
+        if protocol != ProtocolKind::None {
+            if let Some(interval) = sim.coord.config().interval {
+                if interval <= limit {
+                    sim.sched.at(interval, Event::CheckpointTimer);
+                }
+            }
+        }
         sim.schedule_initial(scenario, initial_transfers);
         Ok(sim)
     }
@@ -381,7 +464,7 @@ impl Simulation {
         let t = &mut self.tasks[task as usize];
         let u = 1.0 - unit(&mut t.work_rng);
         let gap = ((-(u.ln()) * mean as f64).round() as Time).max(1);
-        let at = self.sched.now() + gap;
+        let at = self.sched.now().saturating_add(gap);
         if at <= self.limit {
             self.sched.at(at, Event::Timer(task));
         }
@@ -501,6 +584,10 @@ impl Simulation {
     }
 
     fn broadcast_control(&mut self, task: TaskId, msg: Message) {
+        // Nothing follows an end of input on a channel.
+        if self.tasks[task as usize].ended {
+            return;
+        }
         for e in 0..self.topo.tasks[task as usize].outputs.len() {
             for i in 0..self.topo.tasks[task as usize].outputs[e].channels.len() {
                 let ch = self.topo.tasks[task as usize].outputs[e].channels[i];
@@ -509,30 +596,288 @@ impl Simulation {
         }
     }
 
-    fn apply_commands(&mut self, task: TaskId) {
+    /// Runs a protocol handler at `task` and applies the commands it returns.
+    fn with_protocol(
+        &mut self,
+        task: TaskId,
+        f: impl FnOnce(&mut dyn TaskProtocol, &TaskView, &mut Vec<Command>),
+    ) {
+        let view = self.view(task);
         let mut cmds = std::mem::take(&mut self.cmd_buf);
+        f(self.protocols[task as usize].as_mut(), &view, &mut cmds);
+        self.apply_commands(task, &mut cmds);
+        self.cmd_buf = cmds;
+    }
+
+    fn apply_commands(&mut self, task: TaskId, cmds: &mut Vec<Command>) {
+        let now = self.sched.now();
         for cmd in cmds.drain(..) {
             match cmd {
+                Command::Snapshot {
+                    id,
+                    overtake_outputs,
+                    aligning_since,
+                } => self.take_local_snapshot(task, id, overtake_outputs, aligning_since),
                 Command::Broadcast { tag, id, priority } => {
-                    self.broadcast_control(task, Message::control(tag, id, 16, priority));
+                    let mut msg = Message::control(tag, id, CONTROL_BYTES, priority);
+                    msg.created_at = self.coord.trigger_time(id);
+                    self.broadcast_control(task, msg);
                 }
+                Command::Record { input, id } => self.start_recording(task, input, id),
                 Command::Block(input) => {
                     let ch = self.topo.tasks[task as usize].inputs[input];
                     self.chan_rt[ch as usize].blocked = true;
                 }
-                Command::Unblock(input) => {
-                    let ch = self.topo.tasks[task as usize].inputs[input];
-                    let cr = &mut self.chan_rt[ch as usize];
-                    cr.blocked = false;
-                    if !cr.in_ready && self.channels[ch as usize].inbox_len() > 0 {
-                        cr.in_ready = true;
-                        self.tasks[task as usize].ready.push_back(ch);
-                    }
-                    self.request_start(task);
+                Command::UnblockAll => self.unblock_all(task),
+                Command::Ack { id } => self.acknowledge(task, id),
+                Command::Decline { id } => {
+                    self.pending_aborts.push_back((id, AbortReason::Declined))
+                }
+                Command::SetTimer { at, token } => {
+                    self.sched
+                        .at(at.max(now), Event::ProtocolTimer(task, token));
+                }
+                Command::PauseSource => self.tasks[task as usize].paused = true,
+            }
+        }
+        self.process_aborts();
+    }
+
+    fn unblock_all(&mut self, task: TaskId) {
+        for i in 0..self.topo.tasks[task as usize].inputs.len() {
+            let ch = self.topo.tasks[task as usize].inputs[i];
+            let cr = &mut self.chan_rt[ch as usize];
+            if cr.blocked {
+                cr.blocked = false;
+                if !cr.in_ready && self.channels[ch as usize].inbox_len() > 0 {
+                    cr.in_ready = true;
+                    self.tasks[task as usize].ready.push_back(ch);
                 }
             }
         }
-        self.cmd_buf = cmds;
+        self.request_start(task);
+    }
+
+    /// Records the task's state (its real content) for snapshot `id`.
+    fn take_local_snapshot(
+        &mut self,
+        task: TaskId,
+        id: u64,
+        overtake_outputs: bool,
+        aligning_since: Time,
+    ) {
+        let now = self.sched.now();
+        let ti = task as usize;
+        let spec = &self.topo.tasks[ti];
+        let held_back_bytes = spec
+            .inputs
+            .iter()
+            .filter(|&&c| self.chan_rt[c as usize].blocked)
+            .map(|&c| self.channels[c as usize].buffered_bytes().2)
+            .sum();
+        let mut output_state = Vec::new();
+        if overtake_outputs {
+            for edge in &spec.outputs {
+                for &ch in &edge.channels {
+                    let data: Vec<Message> = self.channels[ch as usize]
+                        .out_queue()
+                        .filter(|m| m.is_data())
+                        .copied()
+                        .collect();
+                    if !data.is_empty() {
+                        output_state.push((ch, data));
+                    }
+                }
+            }
+        }
+        let state = self.tasks[ti].behaviour.clone();
+        let state_bytes = state.state_bytes();
+        self.trace.record(TraceEvent::LocalSnapshot {
+            t: now,
+            task,
+            id,
+            bytes: state_bytes,
+        });
+        let t = &mut self.tasks[ti];
+        t.local.retain(|l| l.id != id);
+        t.local.push(LocalSnapshot {
+            task,
+            id,
+            taken_at: now,
+            state,
+            state_bytes,
+            input_state: Vec::new(),
+            output_state,
+            aligning_since,
+            held_back_bytes,
+            acked_at: 0,
+        });
+        t.sync_pending += self.coord.config().sync_copy;
+    }
+
+    /// Starts recording input `input` of `task` for snapshot `id`: what is queued now, up to
+    /// the snapshot's own control message, and then what arrives until that message arrives.
+    fn start_recording(&mut self, task: TaskId, input: usize, id: u64) {
+        let ch = self.topo.tasks[task as usize].inputs[input];
+        let cr = &mut self.chan_rt[ch as usize];
+        let c = &self.channels[ch as usize];
+        let mut recorded = Vec::new();
+        let mut done = false;
+        if let Some((pid, overtaken)) = cr.last_priority {
+            if pid == id {
+                // The barrier just taken from this input jumped over exactly these.
+                recorded.extend(
+                    c.inbox()
+                        .filter(|m| m.is_data())
+                        .take(overtaken as usize)
+                        .copied(),
+                );
+                done = true;
+            }
+        }
+        if !done {
+            let mut inbox = c.inbox();
+            while let Some(m) = inbox.next() {
+                if m.kind == MsgKind::Control && m.num == id {
+                    if m.priority {
+                        recorded.clear();
+                        let k = m.value as usize;
+                        recorded.extend(inbox.by_ref().filter(|m| m.is_data()).take(k).copied());
+                    }
+                    done = true;
+                    break;
+                }
+                if m.is_data() {
+                    recorded.push(*m);
+                }
+            }
+        }
+        if !done && !cr.recording.contains(&id) {
+            cr.recording.push(id);
+        }
+        if let Some(local) = self.tasks[task as usize]
+            .local
+            .iter_mut()
+            .find(|l| l.id == id)
+        {
+            local.input_state.push((ch, recorded));
+        }
+    }
+
+    fn acknowledge(&mut self, task: TaskId, id: u64) {
+        let now = self.sched.now();
+        let ti = task as usize;
+        let Some(pos) = self.tasks[ti].local.iter().position(|l| l.id == id) else {
+            return;
+        };
+        let mut snap = self.tasks[ti].local.swap_remove(pos);
+        snap.acked_at = now;
+        for &ch in &self.topo.tasks[ti].inputs {
+            self.chan_rt[ch as usize].recording.retain(|&r| r != id);
+        }
+        if let Some(done_at) = self.coord.acknowledge(task, snap, now) {
+            self.sched.at(done_at, Event::UploadDone(task, id));
+        }
+    }
+
+    /// Applies the coordinator's aborts queued by declines and expiries, telling every task.
+    fn process_aborts(&mut self) {
+        if self.in_aborts {
+            return;
+        }
+        self.in_aborts = true;
+        while let Some((id, reason)) = self.pending_aborts.pop_front() {
+            if !self.coord.abort(id, reason, self.sched.now()) {
+                continue;
+            }
+            self.trace.record(TraceEvent::CheckpointEnd {
+                t: self.sched.now(),
+                id,
+                completed: false,
+            });
+            for t in 0..self.tasks.len() {
+                self.tasks[t].local.retain(|l| l.id != id);
+            }
+            for cr in &mut self.chan_rt {
+                if !cr.recording.is_empty() {
+                    cr.recording.retain(|&r| r != id);
+                }
+            }
+            for t in 0..self.tasks.len() as TaskId {
+                self.with_protocol(t, |p, v, out| p.on_abort(v, id, out));
+            }
+            self.after_checkpoint_end();
+        }
+        self.in_aborts = false;
+    }
+
+    /// Resumes halted sources and fires a trigger that had to wait.
+    fn after_checkpoint_end(&mut self) {
+        for t in 0..self.tasks.len() {
+            if self.tasks[t].paused {
+                self.tasks[t].paused = false;
+                self.request_start(t as TaskId);
+            }
+        }
+        if self.coord.trigger_wanted {
+            if let Some(at) = self.coord.next_allowed() {
+                self.sched
+                    .at(at.max(self.sched.now()), Event::DeferredTrigger);
+            }
+        }
+    }
+
+    fn try_trigger(&mut self) {
+        let now = self.sched.now();
+        // A finished job takes no more checkpoints.
+        if self
+            .initiators
+            .iter()
+            .all(|&t| self.tasks[t as usize].ended)
+        {
+            return;
+        }
+        match self.coord.next_allowed() {
+            None => self.coord.trigger_wanted = true,
+            Some(at) if at > now => {
+                self.coord.trigger_wanted = true;
+                self.sched.at(at, Event::DeferredTrigger);
+            }
+            Some(_) => {
+                self.coord.trigger_wanted = false;
+                let id = self.coord.trigger(now);
+                let timeout = self.coord.config().timeout;
+                self.sched
+                    .at(now.saturating_add(timeout), Event::Expire(id));
+                self.weak_events += 1;
+                for i in 0..self.initiators.len() {
+                    let t = self.initiators[i];
+                    self.tasks[t as usize]
+                        .actions
+                        .push_back(Action::Initiate(id));
+                    self.request_start(t);
+                }
+            }
+        }
+    }
+
+    fn on_upload_done(&mut self, id: u64) {
+        if !self.coord.upload_done(id, self.sched.now()) {
+            return;
+        }
+        self.trace.record(TraceEvent::CheckpointEnd {
+            t: self.sched.now(),
+            id,
+            completed: true,
+        });
+        for t in 0..self.tasks.len() as TaskId {
+            self.with_protocol(t, |p, v, out| p.on_complete(v, id, out));
+        }
+        for old in self.coord.older_pending(id) {
+            self.pending_aborts.push_back((old, AbortReason::Subsumed));
+        }
+        self.process_aborts();
+        self.after_checkpoint_end();
     }
 
     /// Sends end of input downstream once a task will produce nothing more.
@@ -540,15 +885,43 @@ impl Simulation {
         if self.tasks[task as usize].ended {
             return;
         }
-        self.tasks[task as usize].ended = true;
         self.trace.record(TraceEvent::EndOfInput {
             t: self.sched.now(),
             task,
         });
         self.broadcast_control(task, Message::end_of_input());
+        self.tasks[task as usize].ended = true;
     }
 
     // ----- the task loop -----------------------------------------------------------------
+
+    /// Takes the next message from input channel `ch` and starts processing it.
+    fn take_from(&mut self, task: TaskId, ch: ChannelId) {
+        let now = self.sched.now();
+        let ti = task as usize;
+        let c = &mut self.channels[ch as usize];
+        let msg = c.take().expect("the caller checked the input queue");
+        let cr = &mut self.chan_rt[ch as usize];
+        if c.inbox_len() > 0 {
+            if !cr.in_ready {
+                cr.in_ready = true;
+                self.tasks[ti].ready.push_back(ch);
+            }
+        } else if cr.in_ready {
+            cr.in_ready = false;
+            self.tasks[ti].ready.retain(|&r| r != ch);
+        }
+        if msg.priority && msg.kind == MsgKind::Control {
+            cr.last_priority = Some((msg.num, msg.value as u64));
+        }
+        let t = &mut self.tasks[ti];
+        t.busy = true;
+        t.work = Work::Input(ch, msg);
+        let cost = if msg.is_data() { t.cost } else { 0 };
+        self.sched.at(now.saturating_add(cost), Event::Done(task));
+        // The freed credit may let the sender put more on the wire.
+        self.pump(ch);
+    }
 
     fn try_start(&mut self, task: TaskId) {
         let now = self.sched.now();
@@ -556,16 +929,31 @@ impl Simulation {
         if self.tasks[ti].busy {
             return;
         }
-        // Snapshot initiations need no output space: control messages take no credit.
-        while let Some(&Action::Initiate(id)) = self.tasks[ti].actions.front() {
+        // Protocol actions (initiations, timers) need no output space: control messages take
+        // no credit, as Flink's events take no buffer.
+        while let Some(&a @ (Action::Initiate(_) | Action::Timer(_))) =
+            self.tasks[ti].actions.front()
+        {
             self.tasks[ti].actions.pop_front();
-            self.initiate(task, id);
+            match a {
+                Action::Initiate(id) => self.initiate(task, id),
+                Action::Timer(token) => {
+                    self.with_protocol(task, |p, v, out| p.on_timer(v, token, out))
+                }
+                _ => unreachable!("matched above"),
+            }
         }
         let t = &mut self.tasks[ti];
-        if t.out_blocked {
+        if t.sync_pending > 0 {
+            // The synchronous part of a snapshot: the task does nothing else meanwhile.
+            t.busy = true;
+            t.work = Work::Idle;
+            self.sched
+                .at(now.saturating_add(t.sync_pending), Event::Done(task));
+            t.sync_pending = 0;
             return;
         }
-        if t.full_outputs > 0 {
+        if t.full_outputs > 0 && !t.out_blocked {
             t.out_blocked = true;
             t.blocked_since = now;
             self.trace.record(TraceEvent::BackPressure {
@@ -573,6 +961,19 @@ impl Simulation {
                 task,
                 on: true,
             });
+        }
+        if t.out_blocked {
+            // A back-pressured task still handles control messages at the head of an input:
+            // they need no output buffer (this is what lets unaligned barriers through).
+            let found = t.ready.iter().copied().find(|&ch| {
+                !self.chan_rt[ch as usize].blocked
+                    && self.channels[ch as usize]
+                        .peek()
+                        .is_some_and(|m| !m.is_data())
+            });
+            if let Some(ch) = found {
+                self.take_from(task, ch);
+            }
             return;
         }
         if let Some(a) = t.actions.pop_front() {
@@ -582,16 +983,17 @@ impl Simulation {
             return;
         }
         if let Behaviour::Source(log) = &t.behaviour {
+            if t.paused {
+                return;
+            }
             match log.due(log.offset) {
-                None => {
-                    self.end_task(task);
-                }
+                None => self.end_task(task),
                 Some(due) if due <= now => {
                     let offset = log.offset;
                     t.busy = true;
                     t.work = Work::SourceRecord(offset);
                     let cost = t.cost;
-                    self.sched.at(now + cost, Event::Done(task));
+                    self.sched.at(now.saturating_add(cost), Event::Done(task));
                 }
                 Some(due) => {
                     if t.wake_at != Some(due) {
@@ -602,44 +1004,26 @@ impl Simulation {
             }
             return;
         }
-        while let Some(ch) = self.tasks[ti].ready.pop_front() {
+        while let Some(&ch) = self.tasks[ti].ready.front() {
             let cr = &mut self.chan_rt[ch as usize];
-            let c = &mut self.channels[ch as usize];
-            if cr.blocked {
+            if cr.blocked || self.channels[ch as usize].inbox_len() == 0 {
                 cr.in_ready = false;
+                self.tasks[ti].ready.pop_front();
                 continue;
             }
-            let Some(msg) = c.take() else {
-                cr.in_ready = false;
-                continue;
-            };
-            if c.inbox_len() > 0 {
-                self.tasks[ti].ready.push_back(ch);
-            } else {
-                cr.in_ready = false;
-            }
-            let t = &mut self.tasks[ti];
-            t.busy = true;
-            t.work = Work::Input(ch, msg);
-            let cost = if msg.is_data() { t.cost } else { 0 };
-            self.sched.at(now + cost, Event::Done(task));
-            // The freed credit may let the sender put more on the wire.
-            self.pump(ch);
+            // Round-robin: the channel goes to the back if it still has messages.
+            self.tasks[ti].ready.pop_front();
+            cr.in_ready = false;
+            self.take_from(task, ch);
             return;
         }
     }
 
     fn initiate(&mut self, task: TaskId, id: u64) {
-        self.trace.record(TraceEvent::Initiate {
-            t: self.sched.now(),
-            task,
-            id,
-        });
-        let view = self.view(task);
-        let mut cmds = std::mem::take(&mut self.cmd_buf);
-        self.protocols[task as usize].on_trigger(&view, id, &mut cmds);
-        self.cmd_buf = cmds;
-        self.apply_commands(task);
+        let now = self.sched.now();
+        self.coord.start(id, now);
+        self.trace.record(TraceEvent::Initiate { t: now, task, id });
+        self.with_protocol(task, |p, v, out| p.on_trigger(v, id, out));
     }
 
     fn on_done(&mut self, task: TaskId) {
@@ -659,18 +1043,17 @@ impl Simulation {
                 match msg.kind {
                     MsgKind::Data => self.process_record(task, input, &msg),
                     MsgKind::Control => {
-                        let view = self.view(task);
-                        let mut cmds = std::mem::take(&mut self.cmd_buf);
-                        self.protocols[ti].on_control(&view, input, msg.tag, msg.num, &mut cmds);
-                        self.cmd_buf = cmds;
-                        self.apply_commands(task);
+                        let ctl = Control {
+                            tag: msg.tag,
+                            id: msg.num,
+                            trigger_time: msg.created_at,
+                            priority: msg.priority,
+                        };
+                        self.with_protocol(task, |p, v, out| p.on_control(v, input, ctl, out));
+                        self.chan_rt[ch as usize].last_priority = None;
                     }
                     MsgKind::EndOfInput => {
-                        let view = self.view(task);
-                        let mut cmds = std::mem::take(&mut self.cmd_buf);
-                        self.protocols[ti].on_end_of_input(&view, input, &mut cmds);
-                        self.cmd_buf = cmds;
-                        self.apply_commands(task);
+                        self.with_protocol(task, |p, v, out| p.on_end_of_input(v, input, out));
                         let t = &mut self.tasks[ti];
                         t.open_inputs -= 1;
                         if t.open_inputs == 0 {
@@ -703,6 +1086,9 @@ impl Simulation {
             }
             Work::Action(Action::Script(i)) => self.run_script_step(i),
             Work::Action(Action::Initiate(id)) => self.initiate(task, id),
+            Work::Action(Action::Timer(token)) => {
+                self.with_protocol(task, |p, v, out| p.on_timer(v, token, out));
+            }
         }
         self.request_start(task);
     }
@@ -780,13 +1166,45 @@ impl Simulation {
             return; // superseded by an earlier arrival on a reordering channel
         }
         c.scheduled_arrival = None;
-        let (n, _priority) = c.arrive(now);
         let dst = c.dst;
+        let cr = &mut self.chan_rt[ch as usize];
+        let (n, priority) = if cr.recording.is_empty() {
+            c.arrive(now, |_| {})
+        } else {
+            let local = &mut self.tasks[dst as usize].local;
+            let recording = &mut cr.recording;
+            c.arrive(now, |m| {
+                if m.is_data() {
+                    for id in recording.iter() {
+                        if let Some(l) = local.iter_mut().find(|l| l.id == *id) {
+                            if let Some((_, msgs)) =
+                                l.input_state.iter_mut().find(|(c, _)| *c == ch)
+                            {
+                                msgs.push(*m);
+                            }
+                        }
+                    }
+                } else if m.kind == MsgKind::Control {
+                    // The snapshot's own control message ends its recording on this channel.
+                    recording.retain(|&id| id != m.num);
+                }
+            })
+        };
         if n > 0 {
             let cr = &mut self.chan_rt[ch as usize];
-            if !cr.in_ready && !cr.blocked {
-                cr.in_ready = true;
-                self.tasks[dst as usize].ready.push_back(ch);
+            if !cr.blocked {
+                let ready = &mut self.tasks[dst as usize].ready;
+                if priority {
+                    // A priority message is handled next: its channel goes to the front.
+                    if cr.in_ready {
+                        ready.retain(|&r| r != ch);
+                    }
+                    ready.push_front(ch);
+                    cr.in_ready = true;
+                } else if !cr.in_ready {
+                    cr.in_ready = true;
+                    ready.push_back(ch);
+                }
             }
             self.request_start(dst);
         }
@@ -799,6 +1217,10 @@ impl Model for Simulation {
 
     fn scheduler(&mut self) -> &mut Scheduler<Event> {
         &mut self.sched
+    }
+
+    fn finished(&self) -> bool {
+        self.sched.pending() == self.weak_events
     }
 
     fn handle(&mut self, event: Event) {
@@ -829,6 +1251,33 @@ impl Model for Simulation {
                         .actions
                         .push_back(Action::Script(i));
                 }
+                self.request_start(task);
+            }
+            Event::CheckpointTimer => {
+                let interval = self.coord.config().interval.expect("periodic");
+                let next = self.sched.now().saturating_add(interval);
+                if next <= self.limit {
+                    self.sched.at(next, Event::CheckpointTimer);
+                }
+                self.try_trigger();
+            }
+            Event::DeferredTrigger => {
+                if self.coord.trigger_wanted {
+                    self.try_trigger();
+                }
+            }
+            Event::UploadDone(_task, id) => self.on_upload_done(id),
+            Event::Expire(id) => {
+                self.weak_events -= 1;
+                if self.coord.is_pending(id) {
+                    self.pending_aborts.push_back((id, AbortReason::Expired));
+                    self.process_aborts();
+                }
+            }
+            Event::ProtocolTimer(task, token) => {
+                self.tasks[task as usize]
+                    .actions
+                    .push_front(Action::Timer(token));
                 self.request_start(task);
             }
         }

@@ -37,6 +37,12 @@ pub struct RunOutput {
     pub bank_totals: Option<(i64, i64)>,
     /// Final state label of every scripted process, by task.
     pub script_states: Vec<Option<String>>,
+    /// Every checkpoint the coordinator started, by id.
+    pub checkpoints: Vec<crate::report::CheckpointRecord>,
+    /// Every completed snapshot, with its content.
+    pub snapshots: Vec<crate::snapshot::GlobalSnapshot>,
+    /// Times the failed checkpoints exceeded `tolerable_failures`.
+    pub job_failures: u32,
 }
 
 impl Simulation {
@@ -48,15 +54,23 @@ impl Simulation {
         let mut events = 0;
         let mut until: Time = 0;
         loop {
-            until = until.saturating_add(slice);
+            // Slices keep the progress bar moving; a far-away next event is jumped to at once.
+            until = until
+                .saturating_add(slice)
+                .max(self.sched.next_time().unwrap_or(0));
             let stats = engine::run(&mut self, until);
             events += stats.events;
             progress(self.sched.now(), events);
-            if !stats.hit_limit {
+            if !stats.hit_limit || self.finished() {
                 break;
             }
         }
         let now = self.sched.now();
+        // Checkpoints still in flight when the job ends never complete.
+        for id in self.coord.pending_ids() {
+            self.coord
+                .abort(id, crate::coordinator::AbortReason::JobFinished, now);
+        }
         let tasks = self
             .tasks
             .iter()
@@ -100,7 +114,18 @@ impl Simulation {
                 _ => None,
             })
             .collect();
+        let coord = std::mem::replace(
+            &mut self.coord,
+            crate::coordinator::Coordinator::new(
+                crate::coordinator::CoordinatorConfig::from_spec(None),
+                0,
+            ),
+        );
+        let (checkpoints, snapshots, job_failures) = coord.into_results();
         RunOutput {
+            checkpoints,
+            snapshots,
+            job_failures,
             events,
             sim_time_ns: now,
             trace: std::mem::replace(&mut self.trace, Trace::new(TraceMode::HashOnly)),

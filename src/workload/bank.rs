@@ -38,6 +38,7 @@ impl BankState {
             return false;
         }
         let rng = self.rng.as_mut().expect("bank processes have a stream");
+        // Validation keeps max_amount far below i64::MAX.
         let amount = (1 + below(rng, self.max_amount) as i64).min(self.balance);
         self.send(amount, out);
         true

@@ -1,0 +1,211 @@
+//! Consistent cuts, checked from the trace and the recorded snapshots.
+//!
+//! For a completed snapshot and every channel p→q: the data messages p had sent when it
+//! recorded its state, minus those q had received when it recorded, must be exactly the
+//! recorded channel state (what q recorded on its input, then what p recorded as overtaken
+//! output), in order. A message q received that p had not sent in the cut is an orphan.
+//! "Sent" and "received" come from the trace (`Send` and `Receive` events before each task's
+//! `LocalSnapshot` event), never from the simulation's own bookkeeping.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::Violation;
+use crate::engine::trace::TraceEvent;
+use crate::network::{ChannelId, MsgKind};
+use crate::snapshot::GlobalSnapshot;
+use crate::topology::Topology;
+
+#[derive(Debug, Clone, Default)]
+struct ChannelLog {
+    /// Next sequence number to be sent.
+    sent: u64,
+    /// Sequence numbers of control messages (not data).
+    control: Vec<u64>,
+    /// Every sequence number below this was received.
+    received_upto: u64,
+    /// Received out of order, above `received_upto`.
+    received_extra: BTreeSet<u64>,
+}
+
+impl ChannelLog {
+    fn receive(&mut self, seq: u64) {
+        if seq == self.received_upto {
+            self.received_upto += 1;
+            while self.received_extra.remove(&self.received_upto) {
+                self.received_upto += 1;
+            }
+        } else if seq > self.received_upto {
+            self.received_extra.insert(seq);
+        }
+    }
+
+    fn is_data(&self, seq: u64) -> bool {
+        self.control.binary_search(&seq).is_err()
+    }
+}
+
+/// What the trace says each channel had sent and received at each task's snapshot.
+#[derive(Debug, Clone)]
+pub struct CutTracker {
+    outputs: Vec<Vec<ChannelId>>,
+    inputs: Vec<Vec<ChannelId>>,
+    channels: Vec<ChannelLog>,
+    /// (snapshot id, channel) → messages sent when the sender recorded.
+    sent_at: BTreeMap<(u64, ChannelId), u64>,
+    /// (snapshot id, channel) → messages received when the receiver recorded.
+    received_at: BTreeMap<(u64, ChannelId), (u64, BTreeSet<u64>)>,
+}
+
+impl CutTracker {
+    /// A tracker for the channels of `topo`.
+    pub fn new(topo: &Topology) -> Self {
+        CutTracker {
+            outputs: topo
+                .tasks
+                .iter()
+                .map(|t| {
+                    t.outputs
+                        .iter()
+                        .flat_map(|o| o.channels.iter().copied())
+                        .collect()
+                })
+                .collect(),
+            inputs: topo.tasks.iter().map(|t| t.inputs.clone()).collect(),
+            channels: vec![ChannelLog::default(); topo.channels.len()],
+            sent_at: BTreeMap::new(),
+            received_at: BTreeMap::new(),
+        }
+    }
+
+    /// Sees one trace event.
+    pub fn observe(&mut self, event: &TraceEvent) {
+        match *event {
+            TraceEvent::Send { ch, seq, kind, .. } => {
+                let log = &mut self.channels[ch as usize];
+                log.sent = seq + 1;
+                if kind != MsgKind::Data as u8 {
+                    log.control.push(seq);
+                }
+            }
+            TraceEvent::Receive { ch, seq, .. } => self.channels[ch as usize].receive(seq),
+            TraceEvent::LocalSnapshot { task, id, .. } => {
+                for &ch in &self.outputs[task as usize] {
+                    self.sent_at
+                        .insert((id, ch), self.channels[ch as usize].sent);
+                }
+                for &ch in &self.inputs[task as usize] {
+                    let log = &self.channels[ch as usize];
+                    self.received_at
+                        .insert((id, ch), (log.received_upto, log.received_extra.clone()));
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Checks every channel of a completed snapshot; pushes one finding per broken channel.
+    pub fn check(&self, snap: &GlobalSnapshot, topo: &Topology, out: &mut Vec<Violation>) {
+        let mut recorded: BTreeMap<ChannelId, Vec<u64>> = BTreeMap::new();
+        for local in &snap.tasks {
+            for (ch, msgs) in &local.input_state {
+                recorded
+                    .entry(*ch)
+                    .or_default()
+                    .extend(msgs.iter().map(|m| m.seq));
+            }
+        }
+        for local in &snap.tasks {
+            for (ch, msgs) in &local.output_state {
+                recorded
+                    .entry(*ch)
+                    .or_default()
+                    .extend(msgs.iter().map(|m| m.seq));
+            }
+        }
+        for (ch, spec) in topo.channels.iter().enumerate() {
+            let ch = ch as ChannelId;
+            let name = || {
+                format!(
+                    "channel {} ({} -> {})",
+                    ch, topo.tasks[spec.src as usize].name, topo.tasks[spec.dst as usize].name
+                )
+            };
+            let (Some(&sent), Some((upto, extra))) = (
+                self.sent_at.get(&(snap.id, ch)),
+                self.received_at.get(&(snap.id, ch)),
+            ) else {
+                out.push(Violation {
+                    kind: "incomplete-snapshot".into(),
+                    message: format!(
+                        "snapshot {}: {} has no recorded state at one end",
+                        snap.id,
+                        name()
+                    ),
+                });
+                continue;
+            };
+            let log = &self.channels[ch as usize];
+            let received = |s: u64| s < *upto || extra.contains(&s);
+            // Orphans: received in the cut but sent after the sender recorded.
+            let orphans: Vec<u64> = (sent..*upto)
+                .chain(extra.range(sent..).copied())
+                .filter(|&s| log.is_data(s))
+                .collect();
+            if let Some(first) = orphans.first() {
+                out.push(Violation {
+                    kind: "orphan-message".into(),
+                    message: format!(
+                        "snapshot {}: {}: {} message(s) received before the receiver recorded but sent after the sender recorded; the first is seq {first}",
+                        snap.id,
+                        name(),
+                        orphans.len()
+                    ),
+                });
+                continue;
+            }
+            let expected: Vec<u64> = (*upto..sent)
+                .filter(|&s| log.is_data(s) && !received(s))
+                .collect();
+            let got = recorded.get(&ch).map_or(&[][..], |v| v.as_slice());
+            if got == expected.as_slice() {
+                continue;
+            }
+            let got_set: BTreeSet<u64> = got.iter().copied().collect();
+            let want_set: BTreeSet<u64> = expected.iter().copied().collect();
+            let (kind, message) = if let Some(m) = want_set.difference(&got_set).next() {
+                (
+                    "missing-channel-state",
+                    format!(
+                        "snapshot {}: {}: seq {m} was in flight at the cut but is not in the recorded channel state ({} recorded, {} in flight)",
+                        snap.id,
+                        name(),
+                        got.len(),
+                        expected.len()
+                    ),
+                )
+            } else if let Some(m) = got_set.difference(&want_set).next() {
+                (
+                    "extra-channel-state",
+                    format!(
+                        "snapshot {}: {}: seq {m} is recorded as channel state but was not in flight at the cut",
+                        snap.id,
+                        name()
+                    ),
+                )
+            } else {
+                (
+                    "channel-state-order",
+                    format!(
+                        "snapshot {}: {}: the recorded channel state holds the in-flight messages in the wrong order",
+                        snap.id,
+                        name()
+                    ),
+                )
+            };
+            out.push(Violation {
+                kind: kind.into(),
+                message,
+            });
+        }
+    }
+}

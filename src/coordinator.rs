@@ -1,0 +1,373 @@
+//! The checkpoint coordinator (Flink's `CheckpointCoordinator`) and the checkpoint storage.
+//!
+//! A state machine the simulation drives: it decides when a checkpoint may be triggered
+//! (`interval`, `max_concurrent`, `min_pause`), collects every task's acknowledgement, models the
+//! upload of each local snapshot to shared storage (a synchronous copy at the task, then the
+//! bytes through one storage link of the configured bandwidth, shared by all uploads in FIFO
+//! order), completes a checkpoint when every task has acknowledged and every upload has
+//! finished, and aborts checkpoints that were declined, expired or subsumed by a newer completed
+//! one. It keeps the record of every checkpoint for the results file and every completed
+//! snapshot for the checker.
+
+use std::collections::BTreeMap;
+
+use crate::engine::Time;
+use crate::network::TaskId;
+use crate::report::CheckpointRecord;
+use crate::scenario::CheckpointingSpec;
+use crate::snapshot::{GlobalSnapshot, LocalSnapshot};
+
+/// The coordinator's settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CoordinatorConfig {
+    /// Time between triggers; `None`: only external (scripted) initiations.
+    pub interval: Option<Time>,
+    /// Checkpoints in flight at once.
+    pub max_concurrent: u32,
+    /// Least time from the end of one checkpoint to the next trigger.
+    pub min_pause: Time,
+    /// Expiry after the trigger.
+    pub timeout: Time,
+    /// Consecutive failures tolerated.
+    pub tolerable_failures: u32,
+    /// Storage bytes per second; `None`: instant uploads.
+    pub storage_bandwidth: Option<u64>,
+    /// Synchronous copy time per local snapshot.
+    pub sync_copy: Time,
+}
+
+impl CoordinatorConfig {
+    /// The settings of a scenario's `checkpointing` section (or the defaults without one).
+    pub fn from_spec(spec: Option<&CheckpointingSpec>) -> Self {
+        match spec {
+            Some(c) => CoordinatorConfig {
+                interval: c.interval.map(|d| d.ns()),
+                max_concurrent: c.max_concurrent,
+                min_pause: c.min_pause.ns(),
+                timeout: c.timeout.ns(),
+                tolerable_failures: c.tolerable_failures,
+                storage_bandwidth: c.storage_bandwidth.map(|b| b.0),
+                sync_copy: c.sync_copy.ns(),
+            },
+            None => CoordinatorConfig {
+                interval: None,
+                max_concurrent: 1,
+                min_pause: 0,
+                timeout: 600_000_000_000,
+                tolerable_failures: 0,
+                storage_bandwidth: None,
+                sync_copy: 0,
+            },
+        }
+    }
+}
+
+/// Why a checkpoint did not complete.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AbortReason {
+    /// A task declined it (subsumed at the task, cancelled).
+    Declined,
+    /// It passed its timeout.
+    Expired,
+    /// A newer checkpoint completed first.
+    Subsumed,
+    /// The job ended before it completed.
+    JobFinished,
+}
+
+#[derive(Debug)]
+struct Pending {
+    trigger: Time,
+    acks: Vec<Option<LocalSnapshot>>,
+    acked: usize,
+    uploads_left: usize,
+    /// Set when a task declined while pending; counted as a failure.
+    declined: bool,
+}
+
+/// The coordinator.
+#[derive(Debug)]
+pub struct Coordinator {
+    cfg: CoordinatorConfig,
+    tasks: usize,
+    pending: BTreeMap<u64, Pending>,
+    /// Trigger time of every checkpoint ever started, for barrier timestamps.
+    triggers: BTreeMap<u64, Time>,
+    next_id: u64,
+    last_end: Time,
+    /// A trigger came while none was allowed; fire one as soon as it is.
+    pub trigger_wanted: bool,
+    storage_free_at: Time,
+    consecutive_failures: u32,
+    /// How often the failures exceeded `tolerable_failures` (a job failure in Flink).
+    pub job_failures: u32,
+    records: Vec<CheckpointRecord>,
+    completed: Vec<GlobalSnapshot>,
+}
+
+impl Coordinator {
+    /// A coordinator for `tasks` tasks.
+    pub fn new(cfg: CoordinatorConfig, tasks: usize) -> Self {
+        Coordinator {
+            cfg,
+            tasks,
+            pending: BTreeMap::new(),
+            triggers: BTreeMap::new(),
+            next_id: 1,
+            last_end: 0,
+            trigger_wanted: false,
+            storage_free_at: 0,
+            consecutive_failures: 0,
+            job_failures: 0,
+            records: Vec::new(),
+            completed: Vec::new(),
+        }
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &CoordinatorConfig {
+        &self.cfg
+    }
+
+    /// The earliest time a new checkpoint may be triggered, or `None` while too many are in
+    /// flight.
+    pub fn next_allowed(&self) -> Option<Time> {
+        if self.pending.len() >= self.cfg.max_concurrent as usize {
+            return None;
+        }
+        Some(if self.records.is_empty() {
+            0
+        } else {
+            self.last_end + self.cfg.min_pause
+        })
+    }
+
+    /// Starts the next checkpoint at `now` and returns its id.
+    pub fn trigger(&mut self, now: Time) -> u64 {
+        let id = self.next_id;
+        self.start(id, now);
+        id
+    }
+
+    /// Registers checkpoint `id` started elsewhere (a scripted initiation) if it is new.
+    pub fn start(&mut self, id: u64, now: Time) {
+        if self.triggers.contains_key(&id) {
+            return;
+        }
+        self.next_id = self.next_id.max(id + 1);
+        self.triggers.insert(id, now);
+        self.pending.insert(
+            id,
+            Pending {
+                trigger: now,
+                acks: vec![None; self.tasks],
+                acked: 0,
+                uploads_left: 0,
+                declined: false,
+            },
+        );
+    }
+
+    /// When checkpoint `id` was triggered (0 if unknown).
+    pub fn trigger_time(&self, id: u64) -> Time {
+        self.triggers.get(&id).copied().unwrap_or(0)
+    }
+
+    /// True while `id` is in flight.
+    pub fn is_pending(&self, id: u64) -> bool {
+        self.pending.contains_key(&id)
+    }
+
+    /// Task `task` acknowledged `id` with its local snapshot; returns when its upload will have
+    /// finished, or `None` if the checkpoint is no longer pending.
+    pub fn acknowledge(&mut self, task: TaskId, snap: LocalSnapshot, now: Time) -> Option<Time> {
+        let p = self.pending.get_mut(&snap.id)?;
+        let bytes = snap.state_bytes + snap.channel_state_bytes();
+        let start = (snap.taken_at + self.cfg.sync_copy)
+            .max(now)
+            .max(self.storage_free_at);
+        let transfer = match self.cfg.storage_bandwidth {
+            Some(bw) => (u128::from(bytes) * 1_000_000_000).div_ceil(u128::from(bw)) as Time,
+            None => 0,
+        };
+        self.storage_free_at = start + transfer;
+        if p.acks[task as usize].is_none() {
+            p.acked += 1;
+            p.uploads_left += 1;
+        }
+        p.acks[task as usize] = Some(snap);
+        Some(start + transfer)
+    }
+
+    /// An upload of `id` finished; returns true when that completed the checkpoint.
+    pub fn upload_done(&mut self, id: u64, now: Time) -> bool {
+        let Some(p) = self.pending.get_mut(&id) else {
+            return false;
+        };
+        p.uploads_left -= 1;
+        if p.acked < self.tasks || p.uploads_left > 0 {
+            return false;
+        }
+        let p = self.pending.remove(&id).expect("present");
+        let tasks: Vec<LocalSnapshot> = p.acks.into_iter().map(|s| s.expect("all acked")).collect();
+        self.records
+            .push(record(id, "completed", p.trigger, now, &tasks));
+        self.completed.push(GlobalSnapshot {
+            id,
+            trigger_ns: p.trigger,
+            end_ns: now,
+            tasks,
+        });
+        self.last_end = now;
+        self.consecutive_failures = 0;
+        true
+    }
+
+    /// Older checkpoints still pending when `id` completed; the caller aborts them as subsumed.
+    pub fn older_pending(&self, id: u64) -> Vec<u64> {
+        self.pending.range(..id).map(|(&k, _)| k).collect()
+    }
+
+    /// Gives up checkpoint `id`; returns false if it was not pending.
+    pub fn abort(&mut self, id: u64, reason: AbortReason, now: Time) -> bool {
+        let Some(p) = self.pending.remove(&id) else {
+            return false;
+        };
+        let status = if reason == AbortReason::Expired {
+            "expired"
+        } else {
+            "aborted"
+        };
+        let acked: Vec<LocalSnapshot> = p.acks.into_iter().flatten().collect();
+        self.records
+            .push(record(id, status, p.trigger, now, &acked));
+        self.last_end = now;
+        // Flink counts expired and declined checkpoints towards the tolerable failures, but not
+        // subsumed ones.
+        if matches!(reason, AbortReason::Expired | AbortReason::Declined) || p.declined {
+            self.consecutive_failures += 1;
+            if self.consecutive_failures > self.cfg.tolerable_failures {
+                self.job_failures += 1;
+                self.consecutive_failures = 0;
+            }
+        }
+        true
+    }
+
+    /// Ids still in flight, oldest first.
+    pub fn pending_ids(&self) -> Vec<u64> {
+        self.pending.keys().copied().collect()
+    }
+
+    /// The records of every finished checkpoint, by id.
+    pub fn into_results(mut self) -> (Vec<CheckpointRecord>, Vec<GlobalSnapshot>, u32) {
+        self.records.sort_by_key(|r| r.id);
+        (self.records, self.completed, self.job_failures)
+    }
+}
+
+fn record(
+    id: u64,
+    status: &str,
+    trigger: Time,
+    end: Time,
+    tasks: &[LocalSnapshot],
+) -> CheckpointRecord {
+    CheckpointRecord {
+        id,
+        status: status.to_string(),
+        trigger_ns: trigger,
+        end_ns: end,
+        duration_ns: end - trigger,
+        state_bytes: tasks.iter().map(|t| t.state_bytes).sum(),
+        channel_state_bytes: tasks.iter().map(LocalSnapshot::channel_state_bytes).sum(),
+        alignment_ns_max: tasks
+            .iter()
+            .map(|t| t.taken_at - t.aligning_since)
+            .max()
+            .unwrap_or(0),
+        start_delay_ns_max: tasks
+            .iter()
+            .map(|t| t.aligning_since.saturating_sub(trigger))
+            .max()
+            .unwrap_or(0),
+        held_back_bytes: tasks.iter().map(|t| t.held_back_bytes).sum(),
+        overtaken_bytes: tasks.iter().map(LocalSnapshot::overtaken_bytes).sum(),
+        tasks_acknowledged: tasks.len() as u64,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::workload::Behaviour;
+
+    fn snap(task: TaskId, id: u64, taken_at: Time, bytes: u64) -> LocalSnapshot {
+        LocalSnapshot {
+            task,
+            id,
+            taken_at,
+            state: Behaviour::Map,
+            state_bytes: bytes,
+            input_state: vec![],
+            output_state: vec![],
+            aligning_since: taken_at,
+            held_back_bytes: 0,
+            acked_at: taken_at,
+        }
+    }
+
+    fn cfg() -> CoordinatorConfig {
+        CoordinatorConfig {
+            interval: Some(100),
+            max_concurrent: 1,
+            min_pause: 50,
+            timeout: 1000,
+            tolerable_failures: 0,
+            storage_bandwidth: Some(1_000_000_000), // 1 byte per ns
+            sync_copy: 10,
+        }
+    }
+
+    #[test]
+    fn completes_when_every_task_acked_and_uploaded() {
+        let mut c = Coordinator::new(cfg(), 2);
+        let id = c.trigger(100);
+        assert_eq!(c.next_allowed(), None, "max_concurrent 1");
+        // Uploads share one storage link: the second waits for the first.
+        assert_eq!(c.acknowledge(0, snap(0, id, 100, 40), 100), Some(150));
+        assert_eq!(c.acknowledge(1, snap(1, id, 120, 40), 120), Some(190));
+        assert!(!c.upload_done(id, 150));
+        assert!(c.upload_done(id, 190));
+        assert_eq!(c.next_allowed(), Some(240), "min_pause after the end");
+        let (records, completed, _) = c.into_results();
+        assert_eq!(records[0].status, "completed");
+        assert_eq!(records[0].duration_ns, 90);
+        assert_eq!(records[0].state_bytes, 80);
+        assert_eq!(completed[0].tasks.len(), 2);
+    }
+
+    #[test]
+    fn expiry_and_declines_count_towards_job_failure() {
+        let mut c = Coordinator::new(cfg(), 1);
+        let a = c.trigger(0);
+        assert!(c.abort(a, AbortReason::Expired, 1000));
+        assert!(!c.abort(a, AbortReason::Expired, 1000), "only once");
+        assert_eq!(c.job_failures, 1, "tolerable_failures 0");
+        let b = c.trigger(2000);
+        assert!(c.abort(b, AbortReason::Subsumed, 2100));
+        assert_eq!(c.job_failures, 1, "subsumption is not a failure");
+        let (records, _, _) = c.into_results();
+        assert_eq!(records[0].status, "expired");
+        assert_eq!(records[1].status, "aborted");
+    }
+
+    #[test]
+    fn external_initiations_register_once() {
+        let mut c = Coordinator::new(CoordinatorConfig::from_spec(None), 1);
+        c.start(5, 10);
+        c.start(5, 20);
+        assert_eq!(c.trigger_time(5), 10);
+        assert_eq!(c.trigger(30), 6);
+    }
+}

@@ -1,0 +1,206 @@
+//! `aligned-timeout`: aligned barriers that switch to unaligned when alignment takes too long.
+//!
+//! Follows Flink's `execution.checkpointing.aligned-checkpoint-timeout`: a task starts each
+//! checkpoint aligned; if the time since the checkpoint was triggered (the barrier's timestamp)
+//! exceeds the timeout before alignment is done, the task switches this checkpoint to unaligned
+//! on the spot: it snapshots, sends the barrier downstream with priority (recording the output
+//! data it overtakes), unblocks its inputs and records the inputs whose barrier has not yet come
+//! until it does. A barrier that is already past the timeout when it arrives, or that arrives
+//! with priority because an upstream task switched, switches at once. The next checkpoint starts
+//! aligned again. The alignment logic itself is `aligned.rs`'s.
+
+use super::aligned::Aligned;
+use super::{Command, Control, TaskProtocol, TaskView, BARRIER};
+use crate::engine::Time;
+
+/// Aligned barriers with a timeout.
+#[derive(Debug, Clone)]
+pub struct AlignedTimeout(Aligned);
+
+impl AlignedTimeout {
+    /// A task with `view.inputs` inputs and the given alignment timeout.
+    pub fn new(view: &TaskView, timeout: Time) -> Self {
+        let mut inner = Aligned::new(view);
+        inner.timeout = Some(timeout);
+        AlignedTimeout(inner)
+    }
+}
+
+impl Aligned {
+    /// Decides whether the current alignment must switch to unaligned now: the barrier came
+    /// with priority (an upstream task switched) or is already past the timeout. When an
+    /// alignment starts within the timeout, arms the timer instead.
+    pub(super) fn should_switch(
+        &mut self,
+        view: &TaskView,
+        ctl: Control,
+        starting: bool,
+        out: &mut Vec<Command>,
+    ) -> bool {
+        let timeout = self.timeout.expect("only called with a timeout");
+        let deadline = ctl.trigger_time.saturating_add(timeout);
+        if ctl.priority || view.now >= deadline {
+            return true;
+        }
+        if starting {
+            out.push(Command::SetTimer {
+                at: deadline,
+                token: ctl.id,
+            });
+        }
+        false
+    }
+
+    /// The timer of checkpoint `id` fired.
+    pub(super) fn on_timeout(&mut self, view: &TaskView, id: u64, out: &mut Vec<Command>) {
+        if self
+            .aligning
+            .as_ref()
+            .is_some_and(|a| a.id == id && !a.unaligned)
+        {
+            self.switch_to_unaligned(view, out);
+        }
+    }
+
+    /// Turns the current alignment into an unaligned checkpoint.
+    pub(super) fn switch_to_unaligned(&mut self, _view: &TaskView, out: &mut Vec<Command>) {
+        let Some(a) = self.aligning.as_mut() else {
+            return;
+        };
+        a.unaligned = true;
+        out.push(Command::Snapshot {
+            id: a.id,
+            overtake_outputs: true,
+            aligning_since: a.since,
+        });
+        out.push(Command::Broadcast {
+            tag: BARRIER,
+            id: a.id,
+            priority: true,
+        });
+        for (i, (&seen, &closed)) in a.seen.iter().zip(&self.closed).enumerate() {
+            if !seen && !closed {
+                out.push(Command::Record { input: i, id: a.id });
+            }
+        }
+        if a.count > 0 {
+            out.push(Command::UnblockAll);
+        }
+    }
+}
+
+impl TaskProtocol for AlignedTimeout {
+    fn on_trigger(&mut self, view: &TaskView, id: u64, out: &mut Vec<Command>) {
+        self.0.on_trigger(view, id, out);
+    }
+    fn on_control(&mut self, view: &TaskView, input: usize, ctl: Control, out: &mut Vec<Command>) {
+        self.0.on_control(view, input, ctl, out);
+    }
+    fn on_end_of_input(&mut self, view: &TaskView, input: usize, out: &mut Vec<Command>) {
+        self.0.on_end_of_input(view, input, out);
+    }
+    fn on_timer(&mut self, view: &TaskView, token: u64, out: &mut Vec<Command>) {
+        self.0.on_timer(view, token, out);
+    }
+    fn on_abort(&mut self, view: &TaskView, id: u64, out: &mut Vec<Command>) {
+        self.0.on_abort(view, id, out);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocols::testing::{barrier, control, summary, view};
+
+    fn at(inputs: usize, timeout: Time) -> AlignedTimeout {
+        AlignedTimeout::new(&view(inputs, 0), timeout)
+    }
+
+    #[test]
+    fn aligns_normally_within_the_timeout() {
+        let mut p = at(2, 100);
+        let out = control(&mut p, 2, 10, 0, barrier(1));
+        assert_eq!(
+            out,
+            vec![Command::SetTimer { at: 100, token: 1 }, Command::Block(0)]
+        );
+        let out = control(&mut p, 2, 50, 1, barrier(1));
+        assert!(out.contains(&Command::Snapshot {
+            id: 1,
+            overtake_outputs: false,
+            aligning_since: 10
+        }));
+        // The timer firing later does nothing.
+        let mut out = vec![];
+        p.on_timer(&view(2, 100), 1, &mut out);
+        assert!(out.is_empty());
+    }
+
+    #[test]
+    fn the_timeout_switches_mid_alignment_to_unaligned() {
+        let mut p = at(3, 100);
+        control(&mut p, 3, 10, 0, barrier(1));
+        let mut out = vec![];
+        p.on_timer(&view(3, 100), 1, &mut out);
+        assert_eq!(
+            out,
+            vec![
+                Command::Snapshot {
+                    id: 1,
+                    overtake_outputs: true,
+                    aligning_since: 10
+                },
+                Command::Broadcast {
+                    tag: BARRIER,
+                    id: 1,
+                    priority: true
+                },
+                Command::Record { input: 1, id: 1 },
+                Command::Record { input: 2, id: 1 },
+                Command::UnblockAll,
+            ]
+        );
+        // The remaining barriers only finish the recordings; the last acknowledges.
+        assert!(control(&mut p, 3, 110, 1, barrier(1)).is_empty());
+        assert_eq!(
+            control(&mut p, 3, 120, 2, barrier(1)),
+            vec![Command::Ack { id: 1 }]
+        );
+        // The next checkpoint starts aligned again.
+        let next = Control {
+            trigger_time: 190,
+            ..barrier(2)
+        };
+        let out = control(&mut p, 3, 200, 0, next);
+        assert!(out.contains(&Command::Block(0)));
+    }
+
+    #[test]
+    fn a_barrier_past_the_timeout_or_with_priority_switches_at_once() {
+        let mut p = at(2, 100);
+        let late = Control {
+            trigger_time: 0,
+            ..barrier(1)
+        };
+        let out = control(&mut p, 2, 150, 0, late);
+        assert_eq!(summary(&out).0, vec![1]);
+        // The FIFO barrier's own input has no channel state; the other is recorded.
+        assert!(out.contains(&Command::Record { input: 1, id: 1 }));
+        assert!(!out.contains(&Command::Record { input: 0, id: 1 }));
+        assert!(!out.iter().any(|c| matches!(c, Command::Block(_))));
+        let mut q = at(2, 100);
+        let prio = Control {
+            priority: true,
+            ..barrier(1)
+        };
+        let out = control(&mut q, 2, 5, 1, prio);
+        assert!(out.contains(&Command::Broadcast {
+            tag: BARRIER,
+            id: 1,
+            priority: true
+        }));
+        // Both inputs are recorded: input 1 for the data its priority barrier overtook.
+        assert!(out.contains(&Command::Record { input: 0, id: 1 }));
+        assert!(out.contains(&Command::Record { input: 1, id: 1 }));
+    }
+}

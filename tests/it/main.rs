@@ -1,0 +1,7 @@
+//! Integration tests: one binary, one module per concern.
+
+mod backpressure;
+mod bad_input;
+mod determinism;
+mod scenarios;
+mod support;
