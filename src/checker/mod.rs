@@ -5,6 +5,9 @@
 //! record reaches the sinks once per path from its source to a sink (broadcast edges make
 //! several); fewer is a loss, more a duplicate. Where every edge is forward or hash, records of
 //! one key from one source must also reach a sink in offset order.
+//!
+//! A transactional sink's output counts only once committed: its writes go into an open
+//! transaction, which a snapshot pre-commits and the checkpoint's completion commits.
 
 mod cut;
 
@@ -124,6 +127,10 @@ pub struct OutputChecker {
     last_offset: BTreeMap<(u32, u32, u64), u64>,
     out_of_order: u64,
     first_out_of_order: Option<String>,
+    transactional: Vec<bool>,
+    /// Per transactional sink: the open transaction and the pre-committed ones by id.
+    open: Vec<Vec<(u32, u64, u64)>>,
+    precommitted: Vec<BTreeMap<u64, Vec<(u32, u64, u64)>>>,
 }
 
 impl OutputChecker {
@@ -146,6 +153,36 @@ impl OutputChecker {
             last_offset: BTreeMap::new(),
             out_of_order: 0,
             first_out_of_order: None,
+            transactional: topo
+                .tasks
+                .iter()
+                .map(|t| matches!(&t.role, crate::topology::Role::Sink(s) if s.transactional))
+                .collect(),
+            open: vec![Vec::new(); topo.tasks.len()],
+            precommitted: vec![BTreeMap::new(); topo.tasks.len()],
+        }
+    }
+
+    /// Counts one visible output of `source` at `offset` with `key` at sink `task`.
+    fn count(&mut self, task: u32, source: u32, offset: u64, key: u64) {
+        let counts = &mut self.counts[source as usize];
+        if counts.len() <= offset as usize {
+            counts.resize(offset as usize + 1, 0);
+        }
+        counts[offset as usize] = counts[offset as usize].saturating_add(1);
+        if self.check_order {
+            let last = self.last_offset.entry((task, source, key)).or_insert(offset);
+            if offset < *last {
+                self.out_of_order += 1;
+                if self.first_out_of_order.is_none() {
+                    self.first_out_of_order = Some(format!(
+                        "sink task {task} got source task {source} offset {offset} (key {key}) after offset {}",
+                        *last
+                    ));
+                }
+            } else {
+                *last = offset;
+            }
         }
     }
 
@@ -215,27 +252,28 @@ impl OutputChecker {
                 key,
                 ..
             } => {
-                let counts = &mut self.counts[source as usize];
-                if counts.len() <= offset as usize {
-                    counts.resize(offset as usize + 1, 0);
+                if self.transactional[task as usize] {
+                    self.open[task as usize].push((source, offset, key));
+                } else {
+                    self.count(task, source, offset, key);
                 }
-                counts[offset as usize] = counts[offset as usize].saturating_add(1);
-                if self.check_order {
-                    let last = self
-                        .last_offset
-                        .entry((task, source, key))
-                        .or_insert(offset);
-                    if offset < *last {
-                        self.out_of_order += 1;
-                        if self.first_out_of_order.is_none() {
-                            self.first_out_of_order = Some(format!(
-                                "sink task {task} got source task {source} offset {offset} (key {key}) after offset {}",
-                                *last
-                            ));
-                        }
-                    } else {
-                        *last = offset;
-                    }
+            }
+            TraceEvent::SinkPrecommit { task, id, .. } => {
+                let txn = std::mem::take(&mut self.open[task as usize]);
+                self.precommitted[task as usize].entry(id).or_default().extend(txn);
+            }
+            TraceEvent::SinkCommit { task, id, .. } => {
+                let t = task as usize;
+                let mut visible: Vec<(u32, u64, u64)> = Vec::new();
+                let later = self.precommitted[t].split_off(&id.saturating_add(1));
+                for (_, txn) in std::mem::replace(&mut self.precommitted[t], later) {
+                    visible.extend(txn);
+                }
+                if id == u64::MAX {
+                    visible.extend(std::mem::take(&mut self.open[t]));
+                }
+                for (source, offset, key) in visible {
+                    self.count(task, source, offset, key);
                 }
             }
             _ => {}
@@ -319,4 +357,69 @@ pub fn verify(topo: &Topology, run: &mut RunOutput, promises_consistency: bool) 
 /// Whether the topology has sources and sinks, so that exactly-once can be checked.
 pub fn has_sources_and_sinks(topo: &Topology) -> bool {
     topo.tasks.iter().any(|t| t.role.is_source()) && topo.tasks.iter().any(|t| t.role.is_sink())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scenario::Scenario;
+
+    fn job(transactional: bool) -> Topology {
+        let json = format!(
+            r#"{{"duration": "1ms", "dataflow": {{"operators": [
+                {{"name": "src", "kind": {{"source": {{}}}}}},
+                {{"name": "sink", "kind": {{"sink": {{"transactional": {transactional}}}}}}}
+            ], "edges": [{{"from": "src", "to": "sink"}}]}}}}"#
+        );
+        let s = Scenario::from_json(json.as_bytes(), "t").unwrap();
+        Topology::build(&s, 0).unwrap()
+    }
+
+    fn out(offset: u64) -> TraceEvent {
+        TraceEvent::SinkOutput {
+            t: 0,
+            task: 1,
+            source: 0,
+            offset,
+            key: 0,
+        }
+    }
+
+    fn emit(c: &mut OutputChecker, offset: u64) {
+        c.observe(&TraceEvent::SourceEmit { t: 0, task: 0, offset });
+    }
+
+    #[test]
+    fn transactional_output_counts_only_once_committed() {
+        let names = vec!["src[0]".to_string(), "sink[0]".to_string()];
+        let mut c = OutputChecker::new(&job(true));
+        for o in 0..3 {
+            emit(&mut c, o);
+        }
+        c.observe(&out(0));
+        c.observe(&TraceEvent::SinkPrecommit { t: 1, task: 1, id: 1 });
+        c.observe(&out(1));
+        c.observe(&TraceEvent::SinkPrecommit { t: 2, task: 1, id: 2 });
+        c.observe(&out(2));
+        // Nothing committed yet: all three are missing.
+        assert_eq!(c.finish(&names).0.lost, 3);
+        c.observe(&TraceEvent::SinkCommit { t: 3, task: 1, id: 1 });
+        assert_eq!(c.finish(&names).0.lost, 2, "only checkpoint 1's transaction is visible");
+        c.observe(&TraceEvent::SinkCommit { t: 4, task: 1, id: u64::MAX });
+        let (eo, v) = c.finish(&names);
+        assert_eq!((eo.lost, eo.duplicated), (0, 0), "{v:?}");
+    }
+
+    #[test]
+    fn plain_sinks_count_every_write_and_duplicates_show() {
+        let names = vec!["src[0]".to_string(), "sink[0]".to_string()];
+        let mut c = OutputChecker::new(&job(false));
+        emit(&mut c, 0);
+        emit(&mut c, 1);
+        c.observe(&out(0));
+        c.observe(&out(0));
+        let (eo, v) = c.finish(&names);
+        assert_eq!((eo.lost, eo.duplicated), (1, 1));
+        assert!(v.iter().any(|v| v.kind == "lost-record" && v.message.contains("src[0] offset 1")));
+    }
 }

@@ -81,6 +81,26 @@ pub enum TraceEvent {
         /// The record's key.
         key: u64,
     },
+    /// A transactional sink closed its open transaction as part of snapshot `id`
+    /// (pre-commit: written, not yet visible).
+    SinkPrecommit {
+        /// Simulated time.
+        t: Time,
+        /// Sink task index.
+        task: u32,
+        /// Snapshot id.
+        id: u64,
+    },
+    /// A transactional sink made every transaction pre-committed at snapshots up to `id`
+    /// visible; `id == u64::MAX` is the final commit at end of input, open transaction included.
+    SinkCommit {
+        /// Simulated time.
+        t: Time,
+        /// Sink task index.
+        task: u32,
+        /// Highest snapshot id committed.
+        id: u64,
+    },
     /// All inputs of a task have ended (or a source's log is exhausted).
     EndOfInput {
         /// Simulated time.
@@ -137,6 +157,8 @@ impl TraceEvent {
             | TraceEvent::BackPressure { t, .. }
             | TraceEvent::SourceEmit { t, .. }
             | TraceEvent::SinkOutput { t, .. }
+            | TraceEvent::SinkPrecommit { t, .. }
+            | TraceEvent::SinkCommit { t, .. }
             | TraceEvent::EndOfInput { t, .. }
             | TraceEvent::Initiate { t, .. }
             | TraceEvent::LocalSnapshot { t, .. }
@@ -175,6 +197,8 @@ impl TraceEvent {
                 key,
             } => [4, t, u64::from(task) << 32 | u64::from(source), offset, key],
             TraceEvent::EndOfInput { t, task } => [5, t, u64::from(task), 0, 0],
+            TraceEvent::SinkPrecommit { t, task, id } => [11, t, u64::from(task), id, 0],
+            TraceEvent::SinkCommit { t, task, id } => [12, t, u64::from(task), id, 0],
             TraceEvent::Initiate { t, task, id } => [6, t, u64::from(task), id, 0],
             TraceEvent::LocalSnapshot { t, task, id, bytes } => [7, t, u64::from(task), id, bytes],
             TraceEvent::CheckpointEnd { t, id, completed } => [10, t, id, u64::from(completed), 0],

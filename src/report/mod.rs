@@ -240,6 +240,9 @@ impl RunResult {
         }
         let state: u64 = m.tasks.iter().map(|t| t.state_bytes).sum();
         line(&mut s, "state", format!("{} at the end", fmt_bytes(state)));
+        if !self.checkpoints.is_empty() {
+            s.push_str(&self.checkpoint_table(8));
+        }
         let v = &self.verdict;
         let mut verdict = if v.ok {
             "OK".to_string()
@@ -297,6 +300,32 @@ impl RunResult {
             );
         }
         line(&mut s, "trace hash", self.trace_hash.clone());
+        s
+    }
+}
+
+impl RunResult {
+    /// The first `rows` checkpoints as an aligned table.
+    pub fn checkpoint_table(&self, rows: usize) -> String {
+        let mut s = format!(
+            "  {:>4}  {:<9} {:>11} {:>11} {:>11} {:>11} {:>11}\n",
+            "id", "status", "duration", "state", "channel", "alignment", "start delay"
+        );
+        for c in self.checkpoints.iter().take(rows) {
+            s.push_str(&format!(
+                "  {:>4}  {:<9} {:>11} {:>11} {:>11} {:>11} {:>11}\n",
+                c.id,
+                c.status,
+                fmt_ns(c.duration_ns),
+                fmt_bytes(c.state_bytes),
+                fmt_bytes(c.channel_state_bytes),
+                fmt_ns(c.alignment_ns_max),
+                fmt_ns(c.start_delay_ns_max)
+            ));
+        }
+        if self.checkpoints.len() > rows {
+            s.push_str(&format!("  ... {} more in the results file\n", self.checkpoints.len() - rows));
+        }
         s
     }
 }

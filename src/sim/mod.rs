@@ -692,6 +692,10 @@ impl Simulation {
         }
         let state = self.tasks[ti].behaviour.clone();
         let state_bytes = state.state_bytes();
+        if matches!(state, Behaviour::Sink(SinkState { transactional: true, .. })) {
+            // Two-phase commit: the open transaction is pre-committed with the snapshot.
+            self.trace.record(TraceEvent::SinkPrecommit { t: now, task, id });
+        }
         self.trace.record(TraceEvent::LocalSnapshot {
             t: now,
             task,
@@ -871,6 +875,13 @@ impl Simulation {
             completed: true,
         });
         for t in 0..self.tasks.len() as TaskId {
+            if self.is_transactional_sink(t) {
+                self.trace.record(TraceEvent::SinkCommit {
+                    t: self.sched.now(),
+                    task: t,
+                    id,
+                });
+            }
             self.with_protocol(t, |p, v, out| p.on_complete(v, id, out));
         }
         for old in self.coord.older_pending(id) {
@@ -880,10 +891,29 @@ impl Simulation {
         self.after_checkpoint_end();
     }
 
+    fn is_transactional_sink(&self, task: TaskId) -> bool {
+        matches!(
+            self.tasks[task as usize].behaviour,
+            Behaviour::Sink(SinkState {
+                transactional: true,
+                ..
+            })
+        )
+    }
+
     /// Sends end of input downstream once a task will produce nothing more.
     fn end_task(&mut self, task: TaskId) {
         if self.tasks[task as usize].ended {
             return;
+        }
+        if self.is_transactional_sink(task) {
+            // Flink takes a final checkpoint at end of input so that the last transaction
+            // commits; modelled as a final commit of everything written.
+            self.trace.record(TraceEvent::SinkCommit {
+                t: self.sched.now(),
+                task,
+                id: u64::MAX,
+            });
         }
         self.trace.record(TraceEvent::EndOfInput {
             t: self.sched.now(),

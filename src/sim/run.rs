@@ -43,6 +43,8 @@ pub struct RunOutput {
     pub snapshots: Vec<crate::snapshot::GlobalSnapshot>,
     /// Times the failed checkpoints exceeded `tolerable_failures`.
     pub job_failures: u32,
+    /// Names of scripted states and messages, by label index.
+    pub labels: crate::workload::Labels,
 }
 
 impl Simulation {
@@ -123,6 +125,7 @@ impl Simulation {
         );
         let (checkpoints, snapshots, job_failures) = coord.into_results();
         RunOutput {
+            labels: self.labels.clone(),
             checkpoints,
             snapshots,
             job_failures,

@@ -3,5 +3,6 @@
 mod backpressure;
 mod bad_input;
 mod determinism;
+mod protocols;
 mod scenarios;
 mod support;

@@ -1,0 +1,155 @@
+//! The protocols on the shipped scenarios: known answers and emergent comparisons.
+
+use snapsim::engine::TraceMode;
+use snapsim::protocols::ProtocolKind;
+use snapsim::report::RunResult;
+use snapsim::workload::Behaviour;
+
+use crate::support::{load, run, shipped};
+
+fn completed(r: &RunResult) -> Vec<&snapsim::report::CheckpointRecord> {
+    r.checkpoints.iter().filter(|c| c.status == "completed").collect()
+}
+
+fn median(mut v: Vec<u64>) -> u64 {
+    v.sort_unstable();
+    v[v.len() / 2]
+}
+
+#[test]
+fn the_paper_example_records_a_d_empty_and_m_prime() {
+    let (result, out) = run(&load("cl-paper"), ProtocolKind::ChandyLamport, None, TraceMode::Full);
+    assert!(result.verdict.ok, "{:?}", result.verdict.violations);
+    assert_eq!(out.snapshots.len(), 1, "one snapshot, initiated by p");
+    let snap = &out.snapshots[0];
+    let label = |task: usize| match &snap.tasks[task].state {
+        Behaviour::Script(s) => out.labels.name(s.state).to_string(),
+        other => panic!("not a scripted process: {other:?}"),
+    };
+    assert_eq!(label(0), "A", "p records A");
+    assert_eq!(label(1), "D", "q records D");
+    // Channel 0 is p -> q, channel 1 is q -> p.
+    let recorded = |task: usize, ch: u32| -> Vec<String> {
+        snap.tasks[task]
+            .input_state
+            .iter()
+            .filter(|(c, _)| *c == ch)
+            .flat_map(|(_, msgs)| msgs)
+            .map(|m| out.labels.name(m.value as u32).to_string())
+            .collect()
+    };
+    assert!(recorded(1, 0).is_empty(), "channel p -> q is empty");
+    assert_eq!(recorded(0, 1), vec!["M'"], "channel q -> p holds M'");
+    assert_eq!(snap.tasks.iter().map(|t| t.output_state.len()).sum::<usize>(), 0);
+}
+
+#[test]
+fn every_bank_snapshot_conserves_the_total_over_many_seeds() {
+    let s = load("bank");
+    for seed in 0..25 {
+        let (result, out) = run(&s, ProtocolKind::ChandyLamport, Some(seed), TraceMode::HashOnly);
+        assert!(out.snapshots.len() >= 15, "seed {seed}: {} snapshots", out.snapshots.len());
+        assert!(
+            result.verdict.ok && result.verdict.consistent,
+            "seed {seed}: {:?}; reproduce with `snapsim run scenarios/bank.json --seed {seed}`",
+            result.verdict.violations
+        );
+        // Some snapshots catch transfers in flight, so the channel state matters.
+        assert!(out.snapshots.iter().any(|s| s.tasks.iter().any(|t| !t.input_state.iter().all(|(_, m)| m.is_empty()))));
+    }
+}
+
+#[test]
+fn under_back_pressure_aligned_is_slow_and_small_unaligned_fast_and_large() {
+    let s = load("backpressure");
+    let (aligned, _) = run(&s, ProtocolKind::Aligned, None, TraceMode::HashOnly);
+    let (unaligned, _) = run(&s, ProtocolKind::Unaligned, None, TraceMode::HashOnly);
+    let (cl, _) = run(&s, ProtocolKind::ChandyLamport, None, TraceMode::HashOnly);
+    for r in [&aligned, &unaligned, &cl] {
+        assert!(r.verdict.ok && r.verdict.consistent, "{}: {:?}", r.protocol, r.verdict.violations);
+        assert!(completed(r).len() >= 8, "{}: {} completed", r.protocol, completed(r).len());
+    }
+    assert!(completed(&aligned).iter().all(|c| c.channel_state_bytes == 0), "aligned records no channel state");
+    assert!(completed(&aligned).iter().all(|c| c.held_back_bytes > 0), "aligned holds data back");
+    assert!(completed(&unaligned).iter().all(|c| c.channel_state_bytes > 0));
+    assert!(completed(&unaligned).iter().all(|c| c.overtaken_bytes > 0));
+    assert!(completed(&cl).iter().all(|c| c.channel_state_bytes > 0));
+    let dur = |r: &RunResult| median(completed(r).iter().map(|c| c.duration_ns).collect());
+    assert!(
+        dur(&unaligned) * 3 < dur(&aligned),
+        "unaligned {} ns vs aligned {} ns",
+        dur(&unaligned),
+        dur(&aligned)
+    );
+    // Chandy-Lamport's markers wait behind the data like aligned barriers do.
+    assert!(dur(&cl) > dur(&unaligned) * 3);
+    let size = |r: &RunResult| median(completed(r).iter().map(|c| c.channel_state_bytes + c.state_bytes).collect());
+    assert!(size(&unaligned) > size(&aligned) * 2);
+}
+
+#[test]
+fn aligned_timeout_falls_between_aligned_and_unaligned() {
+    let s = load("backpressure");
+    let (aligned, _) = run(&s, ProtocolKind::Aligned, None, TraceMode::HashOnly);
+    let (timeout, _) = run(&s, ProtocolKind::AlignedTimeout, None, TraceMode::HashOnly);
+    let (unaligned, _) = run(&s, ProtocolKind::Unaligned, None, TraceMode::HashOnly);
+    assert!(timeout.verdict.ok && timeout.verdict.consistent, "{:?}", timeout.verdict.violations);
+    let dur = |r: &RunResult| median(completed(r).iter().map(|c| c.duration_ns).collect());
+    assert!(dur(&unaligned) < dur(&timeout) && dur(&timeout) < dur(&aligned));
+    assert!(completed(&timeout).iter().any(|c| c.channel_state_bytes > 0), "some tasks switched");
+}
+
+#[test]
+fn at_least_once_never_blocks_and_its_cuts_are_reported_not_hidden() {
+    let (r, _) = run(&load("backpressure"), ProtocolKind::AtLeastOnce, None, TraceMode::HashOnly);
+    assert!(r.verdict.ok, "at-least-once keeps its own promise");
+    assert!(!r.verdict.consistent, "post-barrier records are in the state");
+    assert!(r.verdict.expected.iter().any(|v| v.kind == "orphan-message"));
+    assert!(completed(&r).iter().all(|c| c.held_back_bytes == 0 && c.channel_state_bytes == 0));
+}
+
+#[test]
+fn stop_the_world_records_no_channel_state_and_costs_throughput() {
+    let s = load("quickstart");
+    let (none, _) = run(&s, ProtocolKind::None, None, TraceMode::HashOnly);
+    let (stw, _) = run(&s, ProtocolKind::StopTheWorld, None, TraceMode::HashOnly);
+    assert!(stw.verdict.ok && stw.verdict.consistent, "{:?}", stw.verdict.violations);
+    assert!(completed(&stw).iter().all(|c| c.channel_state_bytes == 0));
+    // The halted sources fall behind their schedule, so records wait longer.
+    assert!(stw.metrics.latency_p99_ns > none.metrics.latency_p99_ns);
+}
+
+#[test]
+fn every_scenario_runs_under_every_protocol_that_applies_deterministically() {
+    for path in shipped() {
+        let name = path.file_stem().unwrap().to_string_lossy().into_owned();
+        if name == "big" {
+            continue; // covered in scenarios.rs; too slow for every protocol in a debug build
+        }
+        let s = load(&name);
+        for &p in ProtocolKind::ALL {
+            if s.processes.is_some() && !p.supports_process_graphs() {
+                continue;
+            }
+            let (a, _) = run(&s, p, None, TraceMode::HashOnly);
+            let (b, _) = run(&s, p, None, TraceMode::HashOnly);
+            assert_eq!(a.to_json(), b.to_json(), "{name} under {p} is not deterministic");
+            assert!(a.verdict.ok, "{name} under {p}: {:?}", a.verdict.violations);
+            if p.consistent_cuts() {
+                assert!(a.verdict.consistent, "{name} under {p}");
+            }
+        }
+    }
+}
+
+#[test]
+fn barrier_protocols_are_refused_on_process_graphs() {
+    let s = load("bank");
+    let opts = snapsim::RunOptions {
+        protocol: ProtocolKind::Aligned,
+        seed: None,
+        trace: TraceMode::HashOnly,
+    };
+    let err = snapsim::simulate(&s, &opts, &mut |_, _| {}).unwrap_err();
+    assert_eq!(err.path, "--protocol");
+}
