@@ -168,9 +168,21 @@ impl Coordinator {
         );
     }
 
+    /// True when checkpoint `id` was ever started.
+    pub fn knows(&self, id: u64) -> bool {
+        self.triggers.contains_key(&id)
+    }
+
     /// When checkpoint `id` was triggered (0 if unknown).
     pub fn trigger_time(&self, id: u64) -> Time {
         self.triggers.get(&id).copied().unwrap_or(0)
+    }
+
+    /// True when `task` has acknowledged pending checkpoint `id`.
+    pub fn has_acked(&self, task: TaskId, id: u64) -> bool {
+        self.pending
+            .get(&id)
+            .is_some_and(|p| p.acks[task as usize].is_some())
     }
 
     /// True while `id` is in flight.
@@ -182,6 +194,9 @@ impl Coordinator {
     /// finished, or `None` if the checkpoint is no longer pending.
     pub fn acknowledge(&mut self, task: TaskId, snap: LocalSnapshot, now: Time) -> Option<Time> {
         let p = self.pending.get_mut(&snap.id)?;
+        if p.acks[task as usize].is_some() {
+            return None; // a task acknowledges once; a second ack changes nothing
+        }
         let bytes = snap.state_bytes + snap.channel_state_bytes();
         let start = (snap.taken_at + self.cfg.sync_copy)
             .max(now)
@@ -191,10 +206,8 @@ impl Coordinator {
             None => 0,
         };
         self.storage_free_at = start + transfer;
-        if p.acks[task as usize].is_none() {
-            p.acked += 1;
-            p.uploads_left += 1;
-        }
+        p.acked += 1;
+        p.uploads_left += 1;
         p.acks[task as usize] = Some(snap);
         Some(start + transfer)
     }
@@ -345,6 +358,17 @@ mod tests {
         assert_eq!(records[0].duration_ns, 90);
         assert_eq!(records[0].state_bytes, 80);
         assert_eq!(completed[0].tasks.len(), 2);
+    }
+
+    #[test]
+    fn a_second_acknowledgement_is_ignored() {
+        let mut c = Coordinator::new(cfg(), 2);
+        let id = c.trigger(0);
+        assert!(c.acknowledge(0, snap(0, id, 0, 10), 0).is_some());
+        assert_eq!(c.acknowledge(0, snap(0, id, 5, 10), 5), None);
+        assert!(c.acknowledge(1, snap(1, id, 5, 10), 5).is_some());
+        assert!(!c.upload_done(id, 20));
+        assert!(c.upload_done(id, 30), "two uploads, two acks");
     }
 
     #[test]

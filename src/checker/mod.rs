@@ -117,6 +117,9 @@ fn summarise(found: Vec<Violation>) -> Vec<Violation> {
     kept
 }
 
+/// One write at a sink: (source task, offset, key).
+type SinkWrite = (u32, u64, u64);
+
 /// Streams over the trace and counts sink outputs per source record.
 #[derive(Debug, Clone)]
 pub struct OutputChecker {
@@ -129,8 +132,8 @@ pub struct OutputChecker {
     first_out_of_order: Option<String>,
     transactional: Vec<bool>,
     /// Per transactional sink: the open transaction and the pre-committed ones by id.
-    open: Vec<Vec<(u32, u64, u64)>>,
-    precommitted: Vec<BTreeMap<u64, Vec<(u32, u64, u64)>>>,
+    open: Vec<Vec<SinkWrite>>,
+    precommitted: Vec<BTreeMap<u64, Vec<SinkWrite>>>,
 }
 
 impl OutputChecker {
@@ -171,7 +174,10 @@ impl OutputChecker {
         }
         counts[offset as usize] = counts[offset as usize].saturating_add(1);
         if self.check_order {
-            let last = self.last_offset.entry((task, source, key)).or_insert(offset);
+            let last = self
+                .last_offset
+                .entry((task, source, key))
+                .or_insert(offset);
             if offset < *last {
                 self.out_of_order += 1;
                 if self.first_out_of_order.is_none() {
@@ -260,11 +266,14 @@ impl OutputChecker {
             }
             TraceEvent::SinkPrecommit { task, id, .. } => {
                 let txn = std::mem::take(&mut self.open[task as usize]);
-                self.precommitted[task as usize].entry(id).or_default().extend(txn);
+                self.precommitted[task as usize]
+                    .entry(id)
+                    .or_default()
+                    .extend(txn);
             }
             TraceEvent::SinkCommit { task, id, .. } => {
                 let t = task as usize;
-                let mut visible: Vec<(u32, u64, u64)> = Vec::new();
+                let mut visible: Vec<SinkWrite> = Vec::new();
                 let later = self.precommitted[t].split_off(&id.saturating_add(1));
                 for (_, txn) in std::mem::replace(&mut self.precommitted[t], later) {
                     visible.extend(txn);
@@ -386,7 +395,11 @@ mod tests {
     }
 
     fn emit(c: &mut OutputChecker, offset: u64) {
-        c.observe(&TraceEvent::SourceEmit { t: 0, task: 0, offset });
+        c.observe(&TraceEvent::SourceEmit {
+            t: 0,
+            task: 0,
+            offset,
+        });
     }
 
     #[test]
@@ -397,15 +410,35 @@ mod tests {
             emit(&mut c, o);
         }
         c.observe(&out(0));
-        c.observe(&TraceEvent::SinkPrecommit { t: 1, task: 1, id: 1 });
+        c.observe(&TraceEvent::SinkPrecommit {
+            t: 1,
+            task: 1,
+            id: 1,
+        });
         c.observe(&out(1));
-        c.observe(&TraceEvent::SinkPrecommit { t: 2, task: 1, id: 2 });
+        c.observe(&TraceEvent::SinkPrecommit {
+            t: 2,
+            task: 1,
+            id: 2,
+        });
         c.observe(&out(2));
         // Nothing committed yet: all three are missing.
         assert_eq!(c.finish(&names).0.lost, 3);
-        c.observe(&TraceEvent::SinkCommit { t: 3, task: 1, id: 1 });
-        assert_eq!(c.finish(&names).0.lost, 2, "only checkpoint 1's transaction is visible");
-        c.observe(&TraceEvent::SinkCommit { t: 4, task: 1, id: u64::MAX });
+        c.observe(&TraceEvent::SinkCommit {
+            t: 3,
+            task: 1,
+            id: 1,
+        });
+        assert_eq!(
+            c.finish(&names).0.lost,
+            2,
+            "only checkpoint 1's transaction is visible"
+        );
+        c.observe(&TraceEvent::SinkCommit {
+            t: 4,
+            task: 1,
+            id: u64::MAX,
+        });
         let (eo, v) = c.finish(&names);
         assert_eq!((eo.lost, eo.duplicated), (0, 0), "{v:?}");
     }
@@ -420,6 +453,8 @@ mod tests {
         c.observe(&out(0));
         let (eo, v) = c.finish(&names);
         assert_eq!((eo.lost, eo.duplicated), (1, 1));
-        assert!(v.iter().any(|v| v.kind == "lost-record" && v.message.contains("src[0] offset 1")));
+        assert!(v
+            .iter()
+            .any(|v| v.kind == "lost-record" && v.message.contains("src[0] offset 1")));
     }
 }

@@ -103,7 +103,9 @@ impl Aligned {
             id: a.id,
             priority: false,
         });
-        if a.count > 1 {
+        // Unblock whenever an input may have been blocked: end of input can finish an
+        // alignment in which only one barrier (and one block) was seen.
+        if self.closed.len() > 1 {
             out.push(Command::UnblockAll);
         }
         out.push(Command::Ack { id: a.id });
@@ -163,7 +165,8 @@ impl Aligned {
             if let Some(a) = self.aligning.take() {
                 out.push(Command::UnblockAll);
                 out.push(Command::Decline { id: a.id });
-            } else {
+            }
+            if !aligning_this {
                 out.push(Command::Decline { id: ctl.id });
             }
             self.current = self.current.max(ctl.id);

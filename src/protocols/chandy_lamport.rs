@@ -108,6 +108,8 @@ impl TaskProtocol for ChandyLamport {
 
     fn on_abort(&mut self, _view: &TaskView, id: u64, _out: &mut Vec<Command>) {
         self.pending.remove(&id);
+        // Later markers of an aborted snapshot must not make this process record it.
+        self.recorded.insert(id);
     }
 }
 

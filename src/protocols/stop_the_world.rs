@@ -5,7 +5,8 @@
 //! barrier: a task that has the barrier on all inputs has drained them, records its state and
 //! passes the barrier on. Nothing is blocked and no channel state is recorded. The sources stay
 //! halted until the coordinator completes (or gives up) the checkpoint, so the job stops for the
-//! whole drain, snapshot and upload.
+//! whole drain, snapshot and upload. One checkpoint runs at a time (the simulation sets
+//! `max_concurrent` to 1 for this protocol): two overlapping halts make no sense.
 
 use super::{Command, Control, TaskProtocol, TaskView, BARRIER};
 use crate::engine::Time;
@@ -14,7 +15,10 @@ use crate::engine::Time;
 #[derive(Debug, Clone)]
 pub struct StopTheWorld {
     closed: Vec<bool>,
+    /// The checkpoint being collected here (0 when none).
     current: u64,
+    /// The newest checkpoint finished or aborted here; older barriers are stale.
+    done_upto: u64,
     seen: Vec<bool>,
     since: Time,
 }
@@ -25,6 +29,7 @@ impl StopTheWorld {
         StopTheWorld {
             closed: vec![false; view.inputs],
             current: 0,
+            done_upto: 0,
             seen: vec![false; view.inputs],
             since: 0,
         }
@@ -46,6 +51,7 @@ impl StopTheWorld {
             priority: false,
         });
         out.push(Command::Ack { id });
+        self.done_upto = id;
         // Done with this id: later events for it are ignored.
         self.seen.iter_mut().for_each(|s| *s = false);
         self.current = 0;
@@ -61,7 +67,7 @@ impl TaskProtocol for StopTheWorld {
     }
 
     fn on_control(&mut self, view: &TaskView, input: usize, ctl: Control, out: &mut Vec<Command>) {
-        if ctl.tag != BARRIER {
+        if ctl.tag != BARRIER || ctl.id <= self.done_upto || ctl.id < self.current {
             return;
         }
         if self.current != ctl.id {
@@ -79,6 +85,7 @@ impl TaskProtocol for StopTheWorld {
     }
 
     fn on_abort(&mut self, _view: &TaskView, id: u64, _out: &mut Vec<Command>) {
+        self.done_upto = self.done_upto.max(id);
         if self.current == id {
             self.current = 0;
             self.seen.iter_mut().for_each(|s| *s = false);

@@ -324,7 +324,10 @@ impl RunResult {
             ));
         }
         if self.checkpoints.len() > rows {
-            s.push_str(&format!("  ... {} more in the results file\n", self.checkpoints.len() - rows));
+            s.push_str(&format!(
+                "  ... {} more in the results file\n",
+                self.checkpoints.len() - rows
+            ));
         }
         s
     }

@@ -349,7 +349,11 @@ impl Simulation {
                 None => vec![0],
             }
         };
-        let coord = Coordinator::new(CoordinatorConfig::from_spec(cp), topo.tasks.len());
+        let mut coord_cfg = CoordinatorConfig::from_spec(cp);
+        if protocol == ProtocolKind::StopTheWorld {
+            coord_cfg.max_concurrent = 1;
+        }
+        let coord = Coordinator::new(coord_cfg, topo.tasks.len());
         let mut sim = Simulation {
             topo,
             channels,
@@ -692,9 +696,16 @@ impl Simulation {
         }
         let state = self.tasks[ti].behaviour.clone();
         let state_bytes = state.state_bytes();
-        if matches!(state, Behaviour::Sink(SinkState { transactional: true, .. })) {
+        if matches!(
+            state,
+            Behaviour::Sink(SinkState {
+                transactional: true,
+                ..
+            })
+        ) {
             // Two-phase commit: the open transaction is pre-committed with the snapshot.
-            self.trace.record(TraceEvent::SinkPrecommit { t: now, task, id });
+            self.trace
+                .record(TraceEvent::SinkPrecommit { t: now, task, id });
         }
         self.trace.record(TraceEvent::LocalSnapshot {
             t: now,
@@ -815,12 +826,15 @@ impl Simulation {
         self.in_aborts = false;
     }
 
-    /// Resumes halted sources and fires a trigger that had to wait.
+    /// Resumes halted sources once no checkpoint is in flight, and fires a trigger that had
+    /// to wait.
     fn after_checkpoint_end(&mut self) {
-        for t in 0..self.tasks.len() {
-            if self.tasks[t].paused {
-                self.tasks[t].paused = false;
-                self.request_start(t as TaskId);
+        if self.coord.pending_ids().is_empty() {
+            for t in 0..self.tasks.len() {
+                if self.tasks[t].paused {
+                    self.tasks[t].paused = false;
+                    self.request_start(t as TaskId);
+                }
             }
         }
         if self.coord.trigger_wanted {
@@ -850,16 +864,22 @@ impl Simulation {
             Some(_) => {
                 self.coord.trigger_wanted = false;
                 let id = self.coord.trigger(now);
+                for t in 0..self.tasks.len() as TaskId {
+                    self.ack_finished(t, id);
+                }
                 let timeout = self.coord.config().timeout;
                 self.sched
                     .at(now.saturating_add(timeout), Event::Expire(id));
                 self.weak_events += 1;
                 for i in 0..self.initiators.len() {
                     let t = self.initiators[i];
-                    self.tasks[t as usize]
-                        .actions
-                        .push_back(Action::Initiate(id));
-                    self.request_start(t);
+                    // A finished initiator has already acknowledged with its final state.
+                    if !self.tasks[t as usize].ended {
+                        self.tasks[t as usize]
+                            .actions
+                            .push_back(Action::Initiate(id));
+                        self.request_start(t);
+                    }
                 }
             }
         }
@@ -921,6 +941,9 @@ impl Simulation {
         });
         self.broadcast_control(task, Message::end_of_input());
         self.tasks[task as usize].ended = true;
+        for id in self.coord.pending_ids() {
+            self.ack_finished(task, id);
+        }
     }
 
     // ----- the task loop -----------------------------------------------------------------
@@ -1049,9 +1072,35 @@ impl Simulation {
         }
     }
 
+    /// A finished task takes part in every later checkpoint with its final state, as in
+    /// Flink since FLIP-147: nothing it could still receive or send would change the cut.
+    fn ack_finished(&mut self, task: TaskId, id: u64) {
+        let ti = task as usize;
+        if !self.tasks[ti].ended
+            || !self.coord.is_pending(id)
+            || self.coord.has_acked(task, id)
+            || self.tasks[ti].local.iter().any(|l| l.id == id)
+        {
+            return;
+        }
+        let now = self.sched.now();
+        self.take_local_snapshot(task, id, false, now);
+        self.tasks[ti].sync_pending = 0;
+        self.acknowledge(task, id);
+    }
+
+    fn start_checkpoint(&mut self, id: u64) {
+        self.coord.start(id, self.sched.now());
+        for t in 0..self.tasks.len() as TaskId {
+            self.ack_finished(t, id);
+        }
+    }
+
     fn initiate(&mut self, task: TaskId, id: u64) {
         let now = self.sched.now();
-        self.coord.start(id, now);
+        if !self.coord.knows(id) {
+            self.start_checkpoint(id);
+        }
         self.trace.record(TraceEvent::Initiate { t: now, task, id });
         self.with_protocol(task, |p, v, out| p.on_trigger(v, id, out));
     }

@@ -8,7 +8,10 @@ use snapsim::workload::Behaviour;
 use crate::support::{load, run, shipped};
 
 fn completed(r: &RunResult) -> Vec<&snapsim::report::CheckpointRecord> {
-    r.checkpoints.iter().filter(|c| c.status == "completed").collect()
+    r.checkpoints
+        .iter()
+        .filter(|c| c.status == "completed")
+        .collect()
 }
 
 fn median(mut v: Vec<u64>) -> u64 {
@@ -18,7 +21,12 @@ fn median(mut v: Vec<u64>) -> u64 {
 
 #[test]
 fn the_paper_example_records_a_d_empty_and_m_prime() {
-    let (result, out) = run(&load("cl-paper"), ProtocolKind::ChandyLamport, None, TraceMode::Full);
+    let (result, out) = run(
+        &load("cl-paper"),
+        ProtocolKind::ChandyLamport,
+        None,
+        TraceMode::Full,
+    );
     assert!(result.verdict.ok, "{:?}", result.verdict.violations);
     assert_eq!(out.snapshots.len(), 1, "one snapshot, initiated by p");
     let snap = &out.snapshots[0];
@@ -40,22 +48,40 @@ fn the_paper_example_records_a_d_empty_and_m_prime() {
     };
     assert!(recorded(1, 0).is_empty(), "channel p -> q is empty");
     assert_eq!(recorded(0, 1), vec!["M'"], "channel q -> p holds M'");
-    assert_eq!(snap.tasks.iter().map(|t| t.output_state.len()).sum::<usize>(), 0);
+    assert_eq!(
+        snap.tasks
+            .iter()
+            .map(|t| t.output_state.len())
+            .sum::<usize>(),
+        0
+    );
 }
 
 #[test]
 fn every_bank_snapshot_conserves_the_total_over_many_seeds() {
     let s = load("bank");
     for seed in 0..25 {
-        let (result, out) = run(&s, ProtocolKind::ChandyLamport, Some(seed), TraceMode::HashOnly);
-        assert!(out.snapshots.len() >= 15, "seed {seed}: {} snapshots", out.snapshots.len());
+        let (result, out) = run(
+            &s,
+            ProtocolKind::ChandyLamport,
+            Some(seed),
+            TraceMode::HashOnly,
+        );
+        assert!(
+            out.snapshots.len() >= 15,
+            "seed {seed}: {} snapshots",
+            out.snapshots.len()
+        );
         assert!(
             result.verdict.ok && result.verdict.consistent,
             "seed {seed}: {:?}; reproduce with `snapsim run scenarios/bank.json --seed {seed}`",
             result.verdict.violations
         );
         // Some snapshots catch transfers in flight, so the channel state matters.
-        assert!(out.snapshots.iter().any(|s| s.tasks.iter().any(|t| !t.input_state.iter().all(|(_, m)| m.is_empty()))));
+        assert!(out.snapshots.iter().any(|s| s
+            .tasks
+            .iter()
+            .any(|t| !t.input_state.iter().all(|(_, m)| m.is_empty()))));
     }
 }
 
@@ -66,12 +92,32 @@ fn under_back_pressure_aligned_is_slow_and_small_unaligned_fast_and_large() {
     let (unaligned, _) = run(&s, ProtocolKind::Unaligned, None, TraceMode::HashOnly);
     let (cl, _) = run(&s, ProtocolKind::ChandyLamport, None, TraceMode::HashOnly);
     for r in [&aligned, &unaligned, &cl] {
-        assert!(r.verdict.ok && r.verdict.consistent, "{}: {:?}", r.protocol, r.verdict.violations);
-        assert!(completed(r).len() >= 8, "{}: {} completed", r.protocol, completed(r).len());
+        assert!(
+            r.verdict.ok && r.verdict.consistent,
+            "{}: {:?}",
+            r.protocol,
+            r.verdict.violations
+        );
+        assert!(
+            completed(r).len() >= 8,
+            "{}: {} completed",
+            r.protocol,
+            completed(r).len()
+        );
     }
-    assert!(completed(&aligned).iter().all(|c| c.channel_state_bytes == 0), "aligned records no channel state");
-    assert!(completed(&aligned).iter().all(|c| c.held_back_bytes > 0), "aligned holds data back");
-    assert!(completed(&unaligned).iter().all(|c| c.channel_state_bytes > 0));
+    assert!(
+        completed(&aligned)
+            .iter()
+            .all(|c| c.channel_state_bytes == 0),
+        "aligned records no channel state"
+    );
+    assert!(
+        completed(&aligned).iter().all(|c| c.held_back_bytes > 0),
+        "aligned holds data back"
+    );
+    assert!(completed(&unaligned)
+        .iter()
+        .all(|c| c.channel_state_bytes > 0));
     assert!(completed(&unaligned).iter().all(|c| c.overtaken_bytes > 0));
     assert!(completed(&cl).iter().all(|c| c.channel_state_bytes > 0));
     let dur = |r: &RunResult| median(completed(r).iter().map(|c| c.duration_ns).collect());
@@ -83,7 +129,14 @@ fn under_back_pressure_aligned_is_slow_and_small_unaligned_fast_and_large() {
     );
     // Chandy-Lamport's markers wait behind the data like aligned barriers do.
     assert!(dur(&cl) > dur(&unaligned) * 3);
-    let size = |r: &RunResult| median(completed(r).iter().map(|c| c.channel_state_bytes + c.state_bytes).collect());
+    let size = |r: &RunResult| {
+        median(
+            completed(r)
+                .iter()
+                .map(|c| c.channel_state_bytes + c.state_bytes)
+                .collect(),
+        )
+    };
     assert!(size(&unaligned) > size(&aligned) * 2);
 }
 
@@ -93,19 +146,42 @@ fn aligned_timeout_falls_between_aligned_and_unaligned() {
     let (aligned, _) = run(&s, ProtocolKind::Aligned, None, TraceMode::HashOnly);
     let (timeout, _) = run(&s, ProtocolKind::AlignedTimeout, None, TraceMode::HashOnly);
     let (unaligned, _) = run(&s, ProtocolKind::Unaligned, None, TraceMode::HashOnly);
-    assert!(timeout.verdict.ok && timeout.verdict.consistent, "{:?}", timeout.verdict.violations);
+    assert!(
+        timeout.verdict.ok && timeout.verdict.consistent,
+        "{:?}",
+        timeout.verdict.violations
+    );
     let dur = |r: &RunResult| median(completed(r).iter().map(|c| c.duration_ns).collect());
     assert!(dur(&unaligned) < dur(&timeout) && dur(&timeout) < dur(&aligned));
-    assert!(completed(&timeout).iter().any(|c| c.channel_state_bytes > 0), "some tasks switched");
+    assert!(
+        completed(&timeout)
+            .iter()
+            .any(|c| c.channel_state_bytes > 0),
+        "some tasks switched"
+    );
 }
 
 #[test]
 fn at_least_once_never_blocks_and_its_cuts_are_reported_not_hidden() {
-    let (r, _) = run(&load("backpressure"), ProtocolKind::AtLeastOnce, None, TraceMode::HashOnly);
+    let (r, _) = run(
+        &load("backpressure"),
+        ProtocolKind::AtLeastOnce,
+        None,
+        TraceMode::HashOnly,
+    );
     assert!(r.verdict.ok, "at-least-once keeps its own promise");
-    assert!(!r.verdict.consistent, "post-barrier records are in the state");
-    assert!(r.verdict.expected.iter().any(|v| v.kind == "orphan-message"));
-    assert!(completed(&r).iter().all(|c| c.held_back_bytes == 0 && c.channel_state_bytes == 0));
+    assert!(
+        !r.verdict.consistent,
+        "post-barrier records are in the state"
+    );
+    assert!(r
+        .verdict
+        .expected
+        .iter()
+        .any(|v| v.kind == "orphan-message"));
+    assert!(completed(&r)
+        .iter()
+        .all(|c| c.held_back_bytes == 0 && c.channel_state_bytes == 0));
 }
 
 #[test]
@@ -113,7 +189,11 @@ fn stop_the_world_records_no_channel_state_and_costs_throughput() {
     let s = load("quickstart");
     let (none, _) = run(&s, ProtocolKind::None, None, TraceMode::HashOnly);
     let (stw, _) = run(&s, ProtocolKind::StopTheWorld, None, TraceMode::HashOnly);
-    assert!(stw.verdict.ok && stw.verdict.consistent, "{:?}", stw.verdict.violations);
+    assert!(
+        stw.verdict.ok && stw.verdict.consistent,
+        "{:?}",
+        stw.verdict.violations
+    );
     assert!(completed(&stw).iter().all(|c| c.channel_state_bytes == 0));
     // The halted sources fall behind their schedule, so records wait longer.
     assert!(stw.metrics.latency_p99_ns > none.metrics.latency_p99_ns);
@@ -133,7 +213,11 @@ fn every_scenario_runs_under_every_protocol_that_applies_deterministically() {
             }
             let (a, _) = run(&s, p, None, TraceMode::HashOnly);
             let (b, _) = run(&s, p, None, TraceMode::HashOnly);
-            assert_eq!(a.to_json(), b.to_json(), "{name} under {p} is not deterministic");
+            assert_eq!(
+                a.to_json(),
+                b.to_json(),
+                "{name} under {p} is not deterministic"
+            );
             assert!(a.verdict.ok, "{name} under {p}: {:?}", a.verdict.violations);
             if p.consistent_cuts() {
                 assert!(a.verdict.consistent, "{name} under {p}");
@@ -152,4 +236,91 @@ fn barrier_protocols_are_refused_on_process_graphs() {
     };
     let err = snapsim::simulate(&s, &opts, &mut |_, _| {}).unwrap_err();
     assert_eq!(err.path, "--protocol");
+}
+
+#[test]
+fn a_join_and_a_broadcast_edge_deliver_each_record_once_per_path() {
+    let s = crate::support::parse(
+        r#"{"duration": "50ms",
+        "dataflow": {"operators": [
+          {"name": "left", "kind": {"source": {"rate": "20000/s", "keys": 50}}},
+          {"name": "right", "kind": {"source": {"rate": "10000/s", "keys": 50}}},
+          {"name": "join", "kind": {"join": {}}, "parallelism": 2},
+          {"name": "sink", "kind": {"sink": {"transactional": true}}, "parallelism": 2}
+        ], "edges": [
+          {"from": "left", "to": "join", "partition": "hash"},
+          {"from": "right", "to": "join", "partition": "hash"},
+          {"from": "join", "to": "sink", "partition": "broadcast"}
+        ]},
+        "checkpointing": {"protocol": "aligned", "interval": "10ms"}}"#,
+    );
+    for &p in &[
+        ProtocolKind::Aligned,
+        ProtocolKind::Unaligned,
+        ProtocolKind::ChandyLamport,
+    ] {
+        let (r, _) = run(&s, p, None, TraceMode::HashOnly);
+        assert!(
+            r.verdict.ok && r.verdict.consistent,
+            "{p}: {:?}",
+            r.verdict.violations
+        );
+        assert_eq!(r.metrics.records_in, 1_500);
+        // Broadcast to two sinks: every record arrives twice, once per path.
+        assert_eq!(r.metrics.records_out, 3_000);
+        assert!(completed(&r).len() >= 3, "{p}");
+    }
+}
+
+#[test]
+fn the_checker_catches_chandy_lamport_on_reordering_channels() {
+    // Chandy-Lamport needs FIFO channels: with reordering, a message sent before the marker can
+    // arrive after it and is missed from the channel state (or an orphan appears).
+    let mut s = load("bank");
+    s.network.fifo = false;
+    s.network.latency = snapsim::scenario::LatencySpec::Uniform {
+        min: "100us".parse().unwrap(),
+        max: "5ms".parse().unwrap(),
+    };
+    let caught = (0..5).any(|seed| {
+        let (r, _) = run(
+            &s,
+            ProtocolKind::ChandyLamport,
+            Some(seed),
+            TraceMode::HashOnly,
+        );
+        !r.verdict.ok && !r.verdict.consistent
+    });
+    assert!(caught, "no seed exposed the missing FIFO guarantee");
+}
+
+/// Regressions found in review: an input left blocked when end of input finished an
+/// alignment; finished tasks that never acknowledged later checkpoints; overlapping
+/// stop-the-world checkpoints; a duplicate acknowledgement that wrapped the upload count.
+#[test]
+fn end_of_input_and_concurrency_edge_cases_complete_and_verify() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/data");
+    for file in [
+        "end-of-input-join",
+        "end-of-input-chain",
+        "backpressure-two-concurrent",
+    ] {
+        let bytes = std::fs::read(dir.join(format!("{file}.json"))).unwrap();
+        let s = snapsim::scenario::Scenario::from_json(&bytes, file).unwrap();
+        for &p in ProtocolKind::ALL {
+            let (r, _) = run(&s, p, None, TraceMode::HashOnly);
+            assert!(r.verdict.ok, "{file} under {p}: {:?}", r.verdict.violations);
+            if p != ProtocolKind::None {
+                assert!(
+                    !completed(&r).is_empty(),
+                    "{file} under {p}: no checkpoint completed"
+                );
+                assert!(
+                    r.checkpoints.iter().all(|c| c.status == "completed"),
+                    "{file} under {p}: {:?}",
+                    r.checkpoints.iter().map(|c| &c.status).collect::<Vec<_>>()
+                );
+            }
+        }
+    }
 }
