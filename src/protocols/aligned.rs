@@ -19,7 +19,7 @@
 //! With a timeout (`aligned-timeout`, see `aligned_timeout.rs`) an alignment that runs past it
 //! switches to unaligned for that checkpoint.
 
-use super::{Command, Control, TaskProtocol, TaskView, BARRIER, CANCEL};
+use super::{snapshot_and_forward, Command, Control, TaskProtocol, TaskView, BARRIER, CANCEL};
 use crate::engine::Time;
 
 /// The alignment in progress.
@@ -93,16 +93,7 @@ impl Aligned {
             out.push(Command::Ack { id: a.id });
             return;
         }
-        out.push(Command::Snapshot {
-            id: a.id,
-            overtake_outputs: false,
-            aligning_since: a.since,
-        });
-        out.push(Command::Broadcast {
-            tag: BARRIER,
-            id: a.id,
-            priority: false,
-        });
+        snapshot_and_forward(out, BARRIER, a.id, a.since, false);
         // Unblock whenever an input may have been blocked: end of input can finish an
         // alignment in which only one barrier (and one block) was seen.
         if self.closed.len() > 1 {
@@ -186,16 +177,7 @@ impl TaskProtocol for Aligned {
         }
         self.abort_local(out, true);
         self.current = id;
-        out.push(Command::Snapshot {
-            id,
-            overtake_outputs: false,
-            aligning_since: view.now,
-        });
-        out.push(Command::Broadcast {
-            tag: BARRIER,
-            id,
-            priority: false,
-        });
+        snapshot_and_forward(out, BARRIER, id, view.now, false);
         out.push(Command::Ack { id });
     }
 

@@ -10,7 +10,7 @@
 //! aligned again. The alignment logic itself is `aligned.rs`'s.
 
 use super::aligned::Aligned;
-use super::{Command, Control, TaskProtocol, TaskView, BARRIER};
+use super::{snapshot_and_forward, Command, Control, TaskProtocol, TaskView, BARRIER};
 use crate::engine::Time;
 
 /// Aligned barriers with a timeout.
@@ -68,16 +68,7 @@ impl Aligned {
             return;
         };
         a.unaligned = true;
-        out.push(Command::Snapshot {
-            id: a.id,
-            overtake_outputs: true,
-            aligning_since: a.since,
-        });
-        out.push(Command::Broadcast {
-            tag: BARRIER,
-            id: a.id,
-            priority: true,
-        });
+        snapshot_and_forward(out, BARRIER, a.id, a.since, true);
         for (i, (&seen, &closed)) in a.seen.iter().zip(&self.closed).enumerate() {
             if !seen && !closed {
                 out.push(Command::Record { input: i, id: a.id });

@@ -7,7 +7,7 @@
 //! older incomplete ones are dropped. A task with a single input is exactly-once: there is
 //! nothing to align.
 
-use super::{Command, Control, TaskProtocol, TaskView, BARRIER, CANCEL};
+use super::{snapshot_and_forward, Command, Control, TaskProtocol, TaskView, BARRIER, CANCEL};
 use crate::engine::Time;
 
 #[derive(Debug, Clone)]
@@ -48,16 +48,7 @@ impl AtLeastOnce {
             let p = self.pending[i].clone();
             self.pending.drain(..=i);
             self.latest_done = p.id;
-            out.push(Command::Snapshot {
-                id: p.id,
-                overtake_outputs: false,
-                aligning_since: p.since,
-            });
-            out.push(Command::Broadcast {
-                tag: BARRIER,
-                id: p.id,
-                priority: false,
-            });
+            snapshot_and_forward(out, BARRIER, p.id, p.since, false);
             out.push(Command::Ack { id: p.id });
         }
     }

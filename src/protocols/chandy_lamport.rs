@@ -10,7 +10,7 @@
 
 use std::collections::BTreeMap;
 
-use super::{Command, Control, TaskProtocol, TaskView, MARKER};
+use super::{snapshot_and_forward, Command, Control, TaskProtocol, TaskView, MARKER};
 
 #[derive(Debug)]
 struct Pending {
@@ -39,16 +39,7 @@ impl ChandyLamport {
 
     fn record(&mut self, view: &TaskView, id: u64, via: Option<usize>, out: &mut Vec<Command>) {
         self.recorded.insert(id);
-        out.push(Command::Snapshot {
-            id,
-            overtake_outputs: false,
-            aligning_since: view.now,
-        });
-        out.push(Command::Broadcast {
-            tag: MARKER,
-            id,
-            priority: false,
-        });
+        snapshot_and_forward(out, MARKER, id, view.now, false);
         let mut done = self.closed.clone();
         if let Some(c) = via {
             done[c] = true;

@@ -117,6 +117,28 @@ pub enum Command {
     PauseSource,
 }
 
+/// Records the local state for snapshot `id` and sends its control message `tag` on every
+/// output: the step every protocol takes when its local snapshot is due. `overtake` makes it
+/// unaligned: the output queues are recorded and the message jumps over them.
+pub(crate) fn snapshot_and_forward(
+    out: &mut Vec<Command>,
+    tag: u8,
+    id: u64,
+    aligning_since: Time,
+    overtake: bool,
+) {
+    out.push(Command::Snapshot {
+        id,
+        overtake_outputs: overtake,
+        aligning_since,
+    });
+    out.push(Command::Broadcast {
+        tag,
+        id,
+        priority: overtake,
+    });
+}
+
 /// One task's protocol state machine.
 pub trait TaskProtocol {
     /// Snapshot `id` is requested at this task (by the coordinator or a script).

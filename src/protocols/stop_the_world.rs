@@ -8,7 +8,7 @@
 //! whole drain, snapshot and upload. One checkpoint runs at a time (the simulation sets
 //! `max_concurrent` to 1 for this protocol): two overlapping halts make no sense.
 
-use super::{Command, Control, TaskProtocol, TaskView, BARRIER};
+use super::{snapshot_and_forward, Command, Control, TaskProtocol, TaskView, BARRIER};
 use crate::engine::Time;
 
 /// One task's stop-the-world state.
@@ -40,16 +40,7 @@ impl StopTheWorld {
             return;
         }
         let id = self.current;
-        out.push(Command::Snapshot {
-            id,
-            overtake_outputs: false,
-            aligning_since: self.since,
-        });
-        out.push(Command::Broadcast {
-            tag: BARRIER,
-            id,
-            priority: false,
-        });
+        snapshot_and_forward(out, BARRIER, id, self.since, false);
         out.push(Command::Ack { id });
         self.done_upto = id;
         // Done with this id: later events for it are ignored.

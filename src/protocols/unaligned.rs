@@ -11,7 +11,7 @@
 //! As in Flink, only one unaligned checkpoint is in flight at a task: a newer barrier while an
 //! older checkpoint still waits for barriers declines the older one.
 
-use super::{Command, Control, TaskProtocol, TaskView, BARRIER, CANCEL};
+use super::{snapshot_and_forward, Command, Control, TaskProtocol, TaskView, BARRIER, CANCEL};
 
 /// One task's unaligned-checkpoint state.
 #[derive(Debug, Clone)]
@@ -37,16 +37,7 @@ impl Unaligned {
             out.push(Command::Decline { id: self.current });
         }
         self.current = id;
-        out.push(Command::Snapshot {
-            id,
-            overtake_outputs: true,
-            aligning_since: view.now,
-        });
-        out.push(Command::Broadcast {
-            tag: BARRIER,
-            id,
-            priority: true,
-        });
+        snapshot_and_forward(out, BARRIER, id, view.now, true);
         for (i, &closed) in self.closed.iter().enumerate() {
             if !closed {
                 out.push(Command::Record { input: i, id });
