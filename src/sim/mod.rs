@@ -696,13 +696,7 @@ impl Simulation {
         }
         let state = self.tasks[ti].behaviour.clone();
         let state_bytes = state.state_bytes();
-        if matches!(
-            state,
-            Behaviour::Sink(SinkState {
-                transactional: true,
-                ..
-            })
-        ) {
+        if self.is_transactional_sink(task) {
             // Two-phase commit: the open transaction is pre-committed with the snapshot.
             self.trace
                 .record(TraceEvent::SinkPrecommit { t: now, task, id });
