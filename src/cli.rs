@@ -12,9 +12,12 @@ use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 
+use snapsim::campaign;
 use snapsim::engine::{Time, TraceMode};
+use snapsim::mutant::Mutant;
 use snapsim::protocols::ProtocolKind;
 use snapsim::report::{fmt_ns, group};
+use snapsim::scenario::FailureSpec;
 use snapsim::scenario::Scenario;
 use snapsim::{simulate, RunOptions};
 
@@ -37,6 +40,11 @@ enum Command {
     /// Check scenario files without running them.
     #[command(after_help = "Example:\n  snapsim validate scenarios/*.json")]
     Validate(ValidateArgs),
+    /// Verify runs over many seeds, or show that every mutant is caught.
+    #[command(
+        after_help = "Examples:\n  snapsim check scenarios/failures.json --seeds 50\n  snapsim check scenarios/*.json --mutants\n  snapsim check --mutants --list"
+    )]
+    Check(CheckArgs),
     /// Print the JSON Schema of scenario files.
     #[command(after_help = "Example:\n  snapsim schema > scenarios/schema.json")]
     Schema,
@@ -49,7 +57,11 @@ struct RunArgs {
     /// Snapshot protocol: chandy-lamport, aligned, unaligned, aligned-timeout, at-least-once,
     /// stop-the-world or none; default: the scenario's `checkpointing.protocol`.
     #[arg(long, value_parser = parse_protocol)]
-    protocol: Option<ProtocolKind>,
+    protocol: Option<Choice>,
+    /// Add a failure: at=500ms, every=300ms, after=0.25 (of the checkpoints), alignment=3,
+    /// upload=3, recovery=1, random=300ms (mean interval), upload-failure=2. Repeatable.
+    #[arg(long = "fail", value_parser = parse_failure)]
+    fail: Vec<FailureSpec>,
     /// Seed of the run; overrides the scenario's.
     #[arg(long)]
     seed: Option<u64>,
@@ -68,8 +80,54 @@ struct ValidateArgs {
     scenarios: Vec<PathBuf>,
 }
 
-fn parse_protocol(s: &str) -> Result<ProtocolKind, String> {
-    s.parse()
+/// A protocol, or a deliberately broken variant of one.
+#[derive(Debug, Clone, Copy)]
+struct Choice {
+    protocol: ProtocolKind,
+    mutant: Option<Mutant>,
+}
+
+fn parse_protocol(s: &str) -> Result<Choice, String> {
+    if let Some(name) = s.strip_prefix("mutant:") {
+        let m = Mutant::from_name(name).ok_or_else(|| {
+            let names: Vec<_> = Mutant::ALL.iter().map(|m| m.name()).collect();
+            format!(
+                "unknown mutant `{name}`; expected one of: {}",
+                names.join(", ")
+            )
+        })?;
+        return Ok(Choice {
+            protocol: m.base(),
+            mutant: Some(m),
+        });
+    }
+    Ok(Choice {
+        protocol: s.parse()?,
+        mutant: None,
+    })
+}
+
+fn parse_failure(s: &str) -> Result<FailureSpec, String> {
+    FailureSpec::from_flag(s)
+}
+
+#[derive(Args)]
+struct CheckArgs {
+    /// Scenario files.
+    #[arg(required_unless_present = "list")]
+    scenarios: Vec<PathBuf>,
+    /// Only these protocols (comma separated); default: every protocol that applies.
+    #[arg(long, value_delimiter = ',', value_parser = parse_protocol)]
+    protocol: Vec<Choice>,
+    /// Seeds per scenario and protocol (seeds 0..N of the scenario's seed stream).
+    #[arg(long, default_value_t = 10)]
+    seeds: u32,
+    /// Run every mutant instead and show that each is caught.
+    #[arg(long)]
+    mutants: bool,
+    /// With --mutants: list them and exit.
+    #[arg(long, requires = "mutants")]
+    list: bool,
 }
 
 /// Failures, by exit code.
@@ -101,6 +159,7 @@ pub fn main() -> i32 {
     let outcome = match cli.command {
         Command::Run(args) => run(args),
         Command::Validate(args) => validate(args),
+        Command::Check(args) => check(args),
         Command::Schema => {
             print!("{}", Scenario::json_schema());
             Ok(())
@@ -231,15 +290,21 @@ impl Progress {
 
 fn run(args: RunArgs) -> Result<(), Failure> {
     let scenario = load(&args.scenario)?;
-    let protocol = match args.protocol {
+    let mut scenario = scenario;
+    scenario.failures.extend(args.fail.iter().cloned());
+    let choice = match args.protocol {
         Some(p) => p,
-        None => scenario_protocol(&scenario)
-            .map_err(|e| Failure::BadInput(format!("{}: {e}", args.scenario.display())))?,
+        None => Choice {
+            protocol: scenario_protocol(&scenario)
+                .map_err(|e| Failure::BadInput(format!("{}: {e}", args.scenario.display())))?,
+            mutant: None,
+        },
     };
     let opts = RunOptions {
-        protocol,
+        protocol: choice.protocol,
         seed: args.seed,
         trace: TraceMode::HashOnly,
+        mutant: choice.mutant,
     };
     let mut progress = Progress::new(!args.quiet, scenario.duration.ns());
     let wall = Instant::now();
@@ -264,6 +329,138 @@ fn run(args: RunArgs) -> Result<(), Failure> {
         println!("  {:<14}{}", "results", file.display());
     }
     if result.verdict.ok {
+        Ok(())
+    } else {
+        Err(Failure::Violation)
+    }
+}
+
+fn check(args: CheckArgs) -> Result<(), Failure> {
+    if args.list {
+        for m in Mutant::ALL {
+            println!("{:<40} {}", m.to_string(), m.description());
+        }
+        return Ok(());
+    }
+    let mut scenarios = Vec::new();
+    for path in &args.scenarios {
+        scenarios.push(load(path)?);
+    }
+    let show = |i: usize| args.scenarios[i].display().to_string();
+    if args.mutants {
+        let mut missed = 0;
+        for &m in Mutant::ALL {
+            match campaign::hunt(m, &scenarios, args.seeds) {
+                Some(o) => {
+                    let r = o.result.as_ref().expect("hunt returns verified runs");
+                    let v = &r.verdict.violations[0];
+                    println!(
+                        "caught  {m}: {} seed {}: {}: {}",
+                        show(o.scenario),
+                        o.seed,
+                        v.kind,
+                        v.message
+                    );
+                    println!(
+                        "        reproduce: snapsim run {} --protocol {m} --seed {}",
+                        show(o.scenario),
+                        o.seed
+                    );
+                }
+                None => {
+                    missed += 1;
+                    println!(
+                        "MISSED  {m}: no violation over {} scenario(s) x {} seeds",
+                        scenarios.len(),
+                        args.seeds
+                    );
+                }
+            }
+        }
+        println!(
+            "{} of {} mutants caught",
+            Mutant::ALL.len() - missed,
+            Mutant::ALL.len()
+        );
+        return if missed == 0 {
+            Ok(())
+        } else {
+            Err(Failure::Violation)
+        };
+    }
+    let chosen: Vec<ProtocolKind> = args.protocol.iter().map(|c| c.protocol).collect();
+    for (i, s) in scenarios.iter().enumerate() {
+        for &p in &chosen {
+            if s.processes.is_some() && !p.supports_process_graphs() {
+                return Err(Failure::BadInput(format!(
+                    "{}: --protocol: `{p}` needs a dataflow job; process graphs support chandy-lamport and none",
+                    show(i)
+                )));
+            }
+        }
+    }
+    let jobs = campaign::check_jobs(
+        &scenarios,
+        (!chosen.is_empty()).then_some(&chosen[..]),
+        args.seeds,
+    );
+    let outcomes = campaign::run_all(&scenarios, &jobs);
+    let mut bad = 0;
+    let mut rows: std::collections::BTreeMap<(usize, String), (u32, u32)> = Default::default();
+    for o in &outcomes {
+        let row = rows.entry((o.scenario, o.label.clone())).or_default();
+        row.0 += 1;
+        match &o.result {
+            Ok(r) if r.verdict.ok => {}
+            Ok(r) => {
+                bad += 1;
+                row.1 += 1;
+                for v in &r.verdict.violations {
+                    println!(
+                        "{} under {} seed {}: {}: {}",
+                        show(o.scenario),
+                        o.label,
+                        o.seed,
+                        v.kind,
+                        v.message
+                    );
+                }
+                println!(
+                    "  reproduce: snapsim run {} --protocol {} --seed {}",
+                    show(o.scenario),
+                    o.label,
+                    o.seed
+                );
+            }
+            Err(e) => return Err(Failure::BadInput(format!("{}: {e}", show(o.scenario)))),
+        }
+    }
+    // Determinism, as madsim checks it: the first run of each scenario, twice.
+    for (i, s) in scenarios.iter().enumerate() {
+        if let Some((_, opts)) = jobs.iter().find(|(j, _)| *j == i) {
+            match campaign::check_determinism(s, opts) {
+                Ok(None) => {}
+                Ok(Some((a, b))) => {
+                    bad += 1;
+                    println!(
+                        "{} under {}: not deterministic: trace hashes {a} and {b}",
+                        show(i),
+                        opts.label()
+                    );
+                }
+                Err(e) => return Err(Failure::BadInput(format!("{}: {e}", show(i)))),
+            }
+        }
+    }
+    println!(
+        "{:<36} {:<16} {:>6} {:>11}",
+        "scenario", "protocol", "runs", "violations"
+    );
+    for ((i, label), (runs, v)) in &rows {
+        println!("{:<36} {:<16} {:>6} {:>11}", show(*i), label, runs, v);
+    }
+    println!("{} runs, {} with violations", outcomes.len(), bad);
+    if bad == 0 {
         Ok(())
     } else {
         Err(Failure::Violation)

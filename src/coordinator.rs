@@ -73,6 +73,8 @@ pub enum AbortReason {
     Subsumed,
     /// The job ended before it completed.
     JobFinished,
+    /// The job crashed while it was in flight.
+    JobFailed,
 }
 
 #[derive(Debug)]
@@ -183,6 +185,16 @@ impl Coordinator {
         self.pending
             .get(&id)
             .is_some_and(|p| p.acks[task as usize].is_some())
+    }
+
+    /// True when every task has acknowledged pending checkpoint `id`.
+    pub fn all_acked(&self, id: u64) -> bool {
+        self.pending.get(&id).is_some_and(|p| p.acked == self.tasks)
+    }
+
+    /// The newest completed snapshot.
+    pub fn last_completed(&self) -> Option<&GlobalSnapshot> {
+        self.completed.last()
     }
 
     /// True while `id` is in flight.
@@ -327,6 +339,9 @@ mod tests {
             aligning_since: taken_at,
             held_back_bytes: 0,
             acked_at: taken_at,
+            sent: vec![],
+            closed_inputs: vec![],
+            ended: false,
         }
     }
 

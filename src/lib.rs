@@ -54,9 +54,12 @@
 
 #![warn(missing_docs)]
 
+pub mod campaign;
 pub mod checker;
 pub mod coordinator;
 pub mod engine;
+pub mod failure;
+pub mod mutant;
 pub mod network;
 pub mod protocols;
 pub mod report;
@@ -80,6 +83,8 @@ pub struct RunOptions {
     pub seed: Option<u64>,
     /// Whether to keep the trace's events in memory.
     pub trace: TraceMode,
+    /// Run a deliberately broken variant instead (its base protocol replaces `protocol`).
+    pub mutant: Option<mutant::Mutant>,
 }
 
 impl Default for RunOptions {
@@ -88,6 +93,17 @@ impl Default for RunOptions {
             protocol: ProtocolKind::None,
             seed: None,
             trace: TraceMode::HashOnly,
+            mutant: None,
+        }
+    }
+}
+
+impl RunOptions {
+    /// The name of what runs: a protocol or `mutant:NAME`.
+    pub fn label(&self) -> String {
+        match self.mutant {
+            Some(m) => m.to_string(),
+            None => self.protocol.name().to_string(),
         }
     }
 }
@@ -109,18 +125,38 @@ pub fn simulate_full(
     progress: &mut dyn FnMut(Time, u64),
 ) -> Result<(RunResult, sim::RunOutput), ScenarioError> {
     let seed = opts.seed.unwrap_or(scenario.seed);
-    let mut sim = sim::Simulation::new(scenario, opts.protocol, seed, opts.trace)?;
+    let protocol = opts.mutant.map_or(opts.protocol, |m| m.base());
+    let mut scenario = scenario.clone();
+    if opts.mutant == Some(mutant::Mutant::ClReordering) {
+        scenario.network.fifo = false;
+        for link in &mut scenario.links {
+            link.fifo = Some(false);
+        }
+    }
+    let mut sim = sim::Simulation::new(&scenario, protocol, seed, opts.trace, opts.mutant)?;
     let topo = sim.topology().clone();
     sim.trace_mut()
         .set_observer(Box::new(checker::OnlineChecker::new(&topo)));
     let mut out = sim.run(progress);
-    let verdict = checker::verify(&topo, &mut out, opts.protocol.consistent_cuts());
-    let result = RunResult::new(
-        scenario.name(),
-        opts.protocol.name(),
-        seed,
-        &mut out,
-        verdict,
-    );
+    // The mutant that passes at-least-once off as exactly-once is judged by exactly-once's rules.
+    let claimed = if opts.mutant == Some(mutant::Mutant::AtLeastOnceAsExactlyOnce) {
+        ProtocolKind::Aligned
+    } else {
+        protocol
+    };
+    let promises = checker::Promises {
+        consistent_cuts: claimed.consistent_cuts(),
+        exactly_once: claimed.exactly_once() && checker::all_sinks_transactional(&topo),
+    };
+    let mut verdict = checker::verify(&topo, &mut out, promises);
+    if !scenario.failures.is_empty() && checker::has_sources_and_sinks(&topo) {
+        // Exactly-once also means the state ends as it would have without failures.
+        let mut calm = scenario.clone();
+        calm.failures.clear();
+        let reference = sim::Simulation::new(&calm, protocol, seed, TraceMode::HashOnly, None)?
+            .run(&mut |_, _| {});
+        checker::compare_final_states(&topo, &out, &reference, promises, &mut verdict);
+    }
+    let result = RunResult::new(scenario.name(), &opts.label(), seed, &mut out, verdict);
     Ok((result, out))
 }

@@ -27,6 +27,13 @@ pub struct LocalSnapshot {
     pub held_back_bytes: u64,
     /// When the task acknowledged (its channel recordings were complete).
     pub acked_at: Time,
+    /// Messages sent on each output channel when the state was recorded (the sequence number
+    /// the channel restarts from after a restore).
+    pub sent: Vec<(ChannelId, u64)>,
+    /// Per input: its end of input had been taken.
+    pub closed_inputs: Vec<bool>,
+    /// The task had finished (sent its end of input) when it recorded.
+    pub ended: bool,
 }
 
 impl LocalSnapshot {

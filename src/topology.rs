@@ -334,7 +334,8 @@ impl Topology {
         })
     }
 
-    fn matches(&self, selector: &str, task: TaskId) -> bool {
+    /// True when `selector` names `task` or (in a job) its operator.
+    pub fn matches(&self, selector: &str, task: TaskId) -> bool {
         let t = &self.tasks[task as usize];
         t.name == selector || (self.is_dataflow && self.groups[t.group as usize] == selector)
     }

@@ -19,8 +19,9 @@ use crate::topology::Topology;
 struct ChannelLog {
     /// Next sequence number to be sent.
     sent: u64,
-    /// Sequence numbers of control messages (not data).
-    control: Vec<u64>,
+    /// (recovery epoch, sequence number) of control messages. Sequence numbers restart from
+    /// the restored cut after a recovery, so a number is data or control only within an epoch.
+    control: Vec<(u32, u64)>,
     /// Every sequence number below this was received.
     received_upto: u64,
     /// Received out of order, above `received_upto`.
@@ -39,8 +40,8 @@ impl ChannelLog {
         }
     }
 
-    fn is_data(&self, seq: u64) -> bool {
-        self.control.binary_search(&seq).is_err()
+    fn is_data(&self, epoch: u32, seq: u64) -> bool {
+        self.control.binary_search(&(epoch, seq)).is_err()
     }
 }
 
@@ -54,6 +55,10 @@ pub struct CutTracker {
     sent_at: BTreeMap<(u64, ChannelId), u64>,
     /// (snapshot id, channel) → messages received when the receiver recorded.
     received_at: BTreeMap<(u64, ChannelId), (u64, BTreeSet<u64>)>,
+    /// Recoveries so far.
+    epoch: u32,
+    /// The epoch each snapshot was taken in.
+    snapshot_epoch: BTreeMap<u64, u32>,
 }
 
 impl CutTracker {
@@ -74,6 +79,8 @@ impl CutTracker {
             channels: vec![ChannelLog::default(); topo.channels.len()],
             sent_at: BTreeMap::new(),
             received_at: BTreeMap::new(),
+            epoch: 0,
+            snapshot_epoch: BTreeMap::new(),
         }
     }
 
@@ -84,11 +91,35 @@ impl CutTracker {
                 let log = &mut self.channels[ch as usize];
                 log.sent = seq + 1;
                 if kind != MsgKind::Data as u8 {
-                    log.control.push(seq);
+                    log.control.push((self.epoch, seq));
                 }
             }
             TraceEvent::Receive { ch, seq, .. } => self.channels[ch as usize].receive(seq),
+            TraceEvent::Recover { checkpoint, .. } => {
+                let restored_epoch = self.snapshot_epoch.get(&checkpoint).copied().unwrap_or(0);
+                self.epoch += 1;
+                // The world goes back to the restored cut: each channel has sent and received
+                // what it had at that snapshot, and sequence numbers restart from there.
+                for (ch, log) in self.channels.iter_mut().enumerate() {
+                    let ch = ch as ChannelId;
+                    let sent = self.sent_at.get(&(checkpoint, ch)).copied().unwrap_or(0);
+                    let (upto, extra) = self
+                        .received_at
+                        .get(&(checkpoint, ch))
+                        .cloned()
+                        .unwrap_or_default();
+                    log.sent = sent;
+                    log.received_upto = upto;
+                    // A priority barrier is received ahead of the data it overtook; its number
+                    // is reused by data after the restore, so only data counts as received.
+                    log.received_extra = extra
+                        .into_iter()
+                        .filter(|&s| log.is_data(restored_epoch, s))
+                        .collect();
+                }
+            }
             TraceEvent::LocalSnapshot { task, id, .. } => {
+                self.snapshot_epoch.insert(id, self.epoch);
                 for &ch in &self.outputs[task as usize] {
                     self.sent_at
                         .insert((id, ch), self.channels[ch as usize].sent);
@@ -145,11 +176,12 @@ impl CutTracker {
                 continue;
             };
             let log = &self.channels[ch as usize];
+            let epoch = self.snapshot_epoch.get(&snap.id).copied().unwrap_or(0);
             let received = |s: u64| s < *upto || extra.contains(&s);
             // Orphans: received in the cut but sent after the sender recorded.
             let orphans: Vec<u64> = (sent..*upto)
                 .chain(extra.range(sent..).copied())
-                .filter(|&s| log.is_data(s))
+                .filter(|&s| log.is_data(epoch, s))
                 .collect();
             if let Some(first) = orphans.first() {
                 out.push(Violation {
@@ -164,7 +196,7 @@ impl CutTracker {
                 continue;
             }
             let expected: Vec<u64> = (*upto..sent)
-                .filter(|&s| log.is_data(s) && !received(s))
+                .filter(|&s| log.is_data(epoch, s) && !received(s))
                 .collect();
             let got = recorded.get(&ch).map_or(&[][..], |v| v.as_slice());
             if got == expected.as_slice() {

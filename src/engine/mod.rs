@@ -63,6 +63,11 @@ impl<E> Scheduler<E> {
         self.queue.push(self.now.saturating_add(delay), event);
     }
 
+    /// Drops every queued event; the clock stays where it is.
+    pub fn clear(&mut self) {
+        self.queue = EventQueue::new();
+    }
+
     /// The time of the earliest queued event.
     pub fn next_time(&self) -> Option<Time> {
         self.queue.peek_time()

@@ -137,6 +137,18 @@ pub enum TraceEvent {
         /// True when it completed.
         completed: bool,
     },
+    /// The job crashed: every task stops, in-flight data and open transactions are lost.
+    Crash {
+        /// Simulated time.
+        t: Time,
+    },
+    /// The job resumed from completed checkpoint `checkpoint` (0: from the beginning).
+    Recover {
+        /// Simulated time.
+        t: Time,
+        /// The restored checkpoint, 0 for none.
+        checkpoint: u64,
+    },
     /// A scripted process changed its named state.
     StateChange {
         /// Simulated time.
@@ -163,6 +175,8 @@ impl TraceEvent {
             | TraceEvent::Initiate { t, .. }
             | TraceEvent::LocalSnapshot { t, .. }
             | TraceEvent::CheckpointEnd { t, .. }
+            | TraceEvent::Crash { t }
+            | TraceEvent::Recover { t, .. }
             | TraceEvent::StateChange { t, .. } => t,
         }
     }
@@ -201,6 +215,8 @@ impl TraceEvent {
             TraceEvent::SinkCommit { t, task, id } => [12, t, u64::from(task), id, 0],
             TraceEvent::Initiate { t, task, id } => [6, t, u64::from(task), id, 0],
             TraceEvent::LocalSnapshot { t, task, id, bytes } => [7, t, u64::from(task), id, bytes],
+            TraceEvent::Crash { t } => [13, t, 0, 0, 0],
+            TraceEvent::Recover { t, checkpoint } => [14, t, checkpoint, 0, 0],
             TraceEvent::CheckpointEnd { t, id, completed } => [10, t, id, u64::from(completed), 0],
             TraceEvent::StateChange { t, task, label } => {
                 [8, t, u64::from(task), u64::from(label), 0]

@@ -265,6 +265,35 @@ impl Channel {
             .sum()
     }
 
+    /// Empties the channel for a restart from a snapshot: the next sequence number becomes
+    /// `next_seq` (the sender's count at its snapshot) and `recorded`, the channel state, waits
+    /// in the input queue ahead of anything new.
+    pub fn restore(&mut self, next_seq: u64, recorded: &[Message], now: Time) {
+        let config = self.config;
+        *self = Channel::new(self.src, self.dst, config);
+        self.next_seq = next_seq;
+        self.last_arrival = now;
+        self.link_free_at = now;
+        for m in recorded {
+            let mut m = *m;
+            m.arrive_at = now;
+            if m.is_data() {
+                self.inbox_bytes += u64::from(m.bytes);
+            }
+            self.inbox.push_back(m);
+        }
+    }
+
+    /// Holds everything on the wire, and everything sent later, until `until` (a link stall).
+    pub fn stall(&mut self, until: Time) {
+        for m in self.wire.iter_mut() {
+            m.arrive_at = m.arrive_at.max(until);
+        }
+        self.last_arrival = self.last_arrival.max(until);
+        self.link_free_at = self.link_free_at.max(until);
+        self.scheduled_arrival = None;
+    }
+
     /// Messages sent so far (the next sequence number).
     pub fn sent(&self) -> u64 {
         self.next_seq

@@ -17,9 +17,12 @@ mod aligned;
 mod aligned_timeout;
 mod at_least_once;
 mod chandy_lamport;
+mod mutated;
 mod none;
 mod stop_the_world;
 mod unaligned;
+
+pub use mutated::{Breakage, Mutated};
 
 use std::fmt;
 use std::str::FromStr;

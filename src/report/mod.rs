@@ -47,6 +47,8 @@ pub struct FailureRecord {
     pub replayed_records: u64,
     /// Time from the failure until processing resumed.
     pub downtime_ns: Time,
+    /// What caused it: `crash`, `after-checkpoint 3`, `during-alignment 5`, ...
+    pub cause: String,
 }
 
 /// Figures of a run beyond the contract's minimum.
@@ -166,7 +168,7 @@ impl RunResult {
             events: run.events,
             sim_time_ns: run.sim_time_ns,
             checkpoints: std::mem::take(&mut run.checkpoints),
-            failures: Vec::new(),
+            failures: std::mem::take(&mut run.failures),
             verdict,
             metrics,
             trace_hash: run.trace.hash_hex(),

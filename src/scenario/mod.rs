@@ -67,6 +67,106 @@ pub struct Scenario {
     /// The snapshot protocol and the checkpoint coordinator.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub checkpointing: Option<CheckpointingSpec>,
+    /// Faults to inject.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub failures: Vec<FailureSpec>,
+    /// How the job recovers from a crash.
+    #[serde(default)]
+    pub recovery: RecoverySpec,
+}
+
+/// One fault, written as an object with one key naming its kind.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum FailureSpec {
+    /// `{"crash": {"at": "500ms"}}`: a crash at a time, optionally repeated `every` interval
+    /// until the end of `duration`.
+    Crash {
+        /// When.
+        at: Duration,
+        /// Repeat with this period.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        every: Option<Duration>,
+        /// Tasks that die (for the report; recovery is global, as in Flink). Default: all.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        tasks: Vec<String>,
+    },
+    /// `{"after_checkpoints": {"fraction": 0.25}}`: a crash `delay` after checkpoint
+    /// `round(fraction * duration / interval)` completes (at least checkpoint 1).
+    AfterCheckpoints {
+        /// Fraction of the checkpoints the run is expected to take, in (0, 1].
+        fraction: f64,
+        /// Time after the completion; default half a checkpoint interval.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        delay: Option<Duration>,
+    },
+    /// `{"during_alignment": {"checkpoint": 3}}`: a crash when the first barrier (or marker) of
+    /// that checkpoint reaches a task with several inputs (the given one, if named).
+    DuringAlignment {
+        /// Checkpoint id.
+        checkpoint: u64,
+        /// Only at this task (or any task of this operator).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        task: Option<String>,
+    },
+    /// `{"during_upload": {"checkpoint": 3}}`: a crash when every task has recorded its part of
+    /// that checkpoint and the uploads are in flight.
+    DuringUpload {
+        /// Checkpoint id.
+        checkpoint: u64,
+    },
+    /// `{"during_recovery": {"recovery": 1}}`: a crash halfway through the n-th recovery.
+    DuringRecovery {
+        /// Which recovery (1 is the first).
+        recovery: u32,
+    },
+    /// `{"random": {"mean_interval": "300ms"}}`: crashes at exponential intervals (from the
+    /// failure stream of the seed) until the end of `duration`.
+    Random {
+        /// Mean time between crashes.
+        mean_interval: Duration,
+    },
+    /// `{"stall": {"from": "a", "to": "b", "at": "100ms", "duration": "20ms"}}`: nothing crosses
+    /// the matching channels for a while; they are not broken, only slow.
+    Stall {
+        /// Sending task or operator; absent = any.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        from: Option<String>,
+        /// Receiving task or operator; absent = any.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        to: Option<String>,
+        /// When the stall starts.
+        at: Duration,
+        /// How long it lasts.
+        duration: Duration,
+    },
+    /// `{"upload_failure": {"checkpoint": 2}}`: the storage rejects that checkpoint's upload, so
+    /// the checkpoint fails (and counts towards `tolerable_failures`).
+    UploadFailure {
+        /// Checkpoint id.
+        checkpoint: u64,
+    },
+}
+
+/// Recovery settings (Flink's restart strategy).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RecoverySpec {
+    /// Time from a crash until the restored job resumes.
+    #[serde(default = "default_restart_delay")]
+    pub restart_delay: Duration,
+}
+
+fn default_restart_delay() -> Duration {
+    Duration(10_000_000)
+}
+
+impl Default for RecoverySpec {
+    fn default() -> Self {
+        RecoverySpec {
+            restart_delay: default_restart_delay(),
+        }
+    }
 }
 
 /// The snapshot protocol, the checkpoint coordinator (Flink's `CheckpointCoordinator`) and the
@@ -614,5 +714,44 @@ impl Scenario {
     pub fn json_schema() -> String {
         let schema = schemars::schema_for!(Scenario);
         serde_json::to_string_pretty(&schema).expect("a schema always serialises") + "\n"
+    }
+}
+
+impl FailureSpec {
+    /// Parses the command line's short form of a failure:
+    /// `at=500ms`, `every=300ms` (from one interval on), `after=0.25` (a fraction of the
+    /// checkpoints), `alignment=3`, `upload=3`, `recovery=1`, `random=300ms` (mean interval),
+    /// `upload-failure=2`.
+    pub fn from_flag(flag: &str) -> Result<FailureSpec, String> {
+        let (kind, value) = flag.split_once('=').ok_or_else(|| {
+            format!("`{flag}` is not a failure; write KIND=VALUE, such as at=500ms or after=0.5")
+        })?;
+        let dur = |v: &str| v.parse::<Duration>();
+        let num = |v: &str| {
+            v.parse::<u64>()
+                .map_err(|_| format!("`{v}` is not a whole number"))
+        };
+        let spec = match kind {
+            "at" => FailureSpec::Crash { at: dur(value)?, every: None, tasks: vec![] },
+            "every" => {
+                let e = dur(value)?;
+                FailureSpec::Crash { at: e, every: Some(e), tasks: vec![] }
+            }
+            "after" => FailureSpec::AfterCheckpoints {
+                fraction: value.parse().map_err(|_| format!("`{value}` is not a fraction"))?,
+                delay: None,
+            },
+            "alignment" => FailureSpec::DuringAlignment { checkpoint: num(value)?, task: None },
+            "upload" => FailureSpec::DuringUpload { checkpoint: num(value)? },
+            "recovery" => FailureSpec::DuringRecovery { recovery: num(value)? as u32 },
+            "random" => FailureSpec::Random { mean_interval: dur(value)? },
+            "upload-failure" => FailureSpec::UploadFailure { checkpoint: num(value)? },
+            other => {
+                return Err(format!(
+                    "unknown failure `{other}`; expected at, every, after, alignment, upload, recovery, random or upload-failure"
+                ))
+            }
+        };
+        Ok(spec)
     }
 }

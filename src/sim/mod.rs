@@ -11,6 +11,7 @@
 //! outputs. Before a task starts new work it checks that none of its output queues is full:
 //! a full one stops it, which is how back-pressure travels upstream.
 
+mod recovery;
 mod run;
 
 pub use run::{RunOutput, TaskSummary};
@@ -52,6 +53,12 @@ pub enum Event {
     Expire(u64),
     /// A protocol's timer at a task.
     ProtocolTimer(TaskId, u64),
+    /// The job crashes; the number indexes the list of causes.
+    Crash(u32),
+    /// The restart delay after a crash has passed: restore and resume.
+    Restart,
+    /// A link stall (index into the failure plan) begins.
+    Stall(u32),
 }
 
 /// Size of a control message on the wire (Flink's barrier is a few dozen bytes).
@@ -93,6 +100,8 @@ struct ChanRt {
     recording: Vec<u64>,
     /// (snapshot id, data messages overtaken) of the last priority control message taken.
     last_priority: Option<(u64, u64)>,
+    /// The receiver has taken this channel's end of input.
+    eof_taken: bool,
 }
 
 struct TaskRt {
@@ -172,6 +181,26 @@ pub struct Simulation {
     in_aborts: bool,
     /// Queued events that must not keep a finished run alive (checkpoint expiries).
     weak_events: usize,
+    /// The scenario's faults.
+    plan: crate::failure::FailurePlan,
+    /// Between a crash and the restart: nothing runs.
+    down: bool,
+    /// Every failure so far.
+    failure_log: Vec<crate::report::FailureRecord>,
+    /// Causes of crashes, indexed by `Event::Crash`.
+    causes: Vec<String>,
+    /// Recoveries started so far.
+    recoveries: u32,
+    /// Each task's behaviour at time zero, restored when no checkpoint has completed.
+    initial_behaviours: Vec<Behaviour>,
+    /// Each source's read position when the job crashed, for the replayed-records count.
+    offsets_at_crash: Vec<u64>,
+    /// The deliberately broken variant being run, if any.
+    mutant: Option<crate::mutant::Mutant>,
+    /// The scenario's scripted step times, to re-schedule after a crash.
+    script_times: Vec<Time>,
+    /// For aligned-timeout, to make fresh protocol instances after a restart.
+    alignment_timeout: Time,
 }
 
 impl Simulation {
@@ -181,6 +210,7 @@ impl Simulation {
         protocol: ProtocolKind,
         seed: u64,
         mode: TraceMode,
+        mutant: Option<crate::mutant::Mutant>,
     ) -> Result<Simulation, ScenarioError> {
         let topo = Topology::build(scenario, seed)?;
         if !topo.is_dataflow && !protocol.supports_process_graphs() {
@@ -336,7 +366,8 @@ impl Simulation {
                     inputs: t.inputs.len(),
                     is_source: t.role.is_source(),
                 };
-                protocol.instantiate(&view, alignment_timeout)
+                let inner = protocol.instantiate(&view, alignment_timeout);
+                recovery::mutate(inner, mutant)
             })
             .collect();
         let initiators: Vec<TaskId> = if topo.is_dataflow {
@@ -377,7 +408,24 @@ impl Simulation {
             pending_aborts: VecDeque::new(),
             in_aborts: false,
             weak_events: 0,
+            plan: crate::failure::FailurePlan::default(),
+            down: false,
+            failure_log: Vec::new(),
+            causes: Vec::new(),
+            recoveries: 0,
+            initial_behaviours: Vec::new(),
+            offsets_at_crash: Vec::new(),
+            mutant,
+            script_times: Vec::new(),
+            alignment_timeout,
         };
+        sim.initial_behaviours = sim.tasks.iter().map(|t| t.behaviour.clone()).collect();
+        if let Some(ProcessWorkload::Script(sc)) = scenario.processes.as_ref().map(|p| &p.workload)
+        {
+            sim.script_times = sc.steps.iter().map(|st| st.at.ns()).collect();
+        }
+        sim.plan = crate::failure::FailurePlan::new(scenario, &sim.topo, seed);
+        sim.schedule_failures();
         if protocol != ProtocolKind::None {
             if let Some(interval) = sim.coord.config().interval {
                 if interval <= limit {
@@ -694,12 +742,28 @@ impl Simulation {
                 }
             }
         }
+        let sent = spec
+            .outputs
+            .iter()
+            .flat_map(|e| e.channels.iter())
+            .map(|&c| (c, self.channels[c as usize].sent()))
+            .collect();
+        let closed_inputs = spec
+            .inputs
+            .iter()
+            .map(|&c| self.chan_rt[c as usize].eof_taken)
+            .collect();
+        let ended = self.tasks[ti].ended;
         let state = self.tasks[ti].behaviour.clone();
         let state_bytes = state.state_bytes();
         if self.is_transactional_sink(task) {
             // Two-phase commit: the open transaction is pre-committed with the snapshot.
             self.trace
                 .record(TraceEvent::SinkPrecommit { t: now, task, id });
+            if self.mutant == Some(crate::mutant::Mutant::SinkEarlyCommit) {
+                self.trace
+                    .record(TraceEvent::SinkCommit { t: now, task, id });
+            }
         }
         self.trace.record(TraceEvent::LocalSnapshot {
             t: now,
@@ -720,6 +784,9 @@ impl Simulation {
             aligning_since,
             held_back_bytes,
             acked_at: 0,
+            sent,
+            closed_inputs,
+            ended,
         });
         t.sync_pending += self.coord.config().sync_copy;
     }
@@ -786,6 +853,9 @@ impl Simulation {
         }
         if let Some(done_at) = self.coord.acknowledge(task, snap, now) {
             self.sched.at(done_at, Event::UploadDone(task, id));
+            if self.coord.all_acked(id) && self.plan.during_upload.remove(&id) {
+                self.schedule_crash(format!("during-upload {id}"));
+            }
         }
     }
 
@@ -794,6 +864,7 @@ impl Simulation {
         if self.in_aborts {
             return;
         }
+        let job_failures = self.coord.job_failures;
         self.in_aborts = true;
         while let Some((id, reason)) = self.pending_aborts.pop_front() {
             if !self.coord.abort(id, reason, self.sched.now()) {
@@ -818,6 +889,10 @@ impl Simulation {
             self.after_checkpoint_end();
         }
         self.in_aborts = false;
+        if self.coord.job_failures > job_failures {
+            // Too many failed checkpoints in a row fail the job, which then restarts.
+            self.schedule_crash("tolerable-failures exceeded".to_string());
+        }
     }
 
     /// Resumes halted sources once no checkpoint is in flight, and fires a trigger that had
@@ -880,8 +955,19 @@ impl Simulation {
     }
 
     fn on_upload_done(&mut self, id: u64) {
+        if self.plan.upload_failures.contains(&id) && self.coord.is_pending(id) {
+            // The storage rejected the upload: the checkpoint fails.
+            self.plan.upload_failures.remove(&id);
+            self.pending_aborts.push_back((id, AbortReason::Declined));
+            self.process_aborts();
+            return;
+        }
         if !self.coord.upload_done(id, self.sched.now()) {
             return;
+        }
+        if let Some(delay) = self.plan.after_checkpoint.remove(&id) {
+            let cause = self.cause(format!("after-checkpoint {id}"));
+            self.sched.after(delay, Event::Crash(cause));
         }
         self.trace.record(TraceEvent::CheckpointEnd {
             t: self.sched.now(),
@@ -973,7 +1059,7 @@ impl Simulation {
     fn try_start(&mut self, task: TaskId) {
         let now = self.sched.now();
         let ti = task as usize;
-        if self.tasks[ti].busy {
+        if self.tasks[ti].busy || self.down {
             return;
         }
         // Protocol actions (initiations, timers) need no output space: control messages take
@@ -1122,10 +1208,12 @@ impl Simulation {
                             trigger_time: msg.created_at,
                             priority: msg.priority,
                         };
+                        self.check_alignment_failure(task, ctl.id);
                         self.with_protocol(task, |p, v, out| p.on_control(v, input, ctl, out));
                         self.chan_rt[ch as usize].last_priority = None;
                     }
                     MsgKind::EndOfInput => {
+                        self.chan_rt[ch as usize].eof_taken = true;
                         self.with_protocol(task, |p, v, out| p.on_end_of_input(v, input, out));
                         let t = &mut self.tasks[ti];
                         t.open_inputs -= 1;
@@ -1311,6 +1399,7 @@ impl Model for Simulation {
                 self.schedule_transfer_timer(task);
                 self.request_start(task);
             }
+            Event::Script(_) if self.down => {}
             Event::Script(i) => {
                 let step = &self.script[i as usize];
                 let task = step.task;
@@ -1347,6 +1436,9 @@ impl Model for Simulation {
                     self.process_aborts();
                 }
             }
+            Event::Crash(cause) => self.crash(cause),
+            Event::Restart => self.restart(),
+            Event::Stall(i) => self.stall(i),
             Event::ProtocolTimer(task, token) => {
                 self.tasks[task as usize]
                     .actions

@@ -45,6 +45,10 @@ pub struct RunOutput {
     pub job_failures: u32,
     /// Names of scripted states and messages, by label index.
     pub labels: crate::workload::Labels,
+    /// Every failure and its recovery.
+    pub failures: Vec<crate::report::FailureRecord>,
+    /// Every task's state at the end.
+    pub final_states: Vec<Behaviour>,
 }
 
 impl Simulation {
@@ -125,6 +129,8 @@ impl Simulation {
         );
         let (checkpoints, snapshots, job_failures) = coord.into_results();
         RunOutput {
+            failures: std::mem::take(&mut self.failure_log),
+            final_states: self.tasks.iter().map(|t| t.behaviour.clone()).collect(),
             labels: self.labels.clone(),
             checkpoints,
             snapshots,

@@ -233,6 +233,7 @@ fn barrier_protocols_are_refused_on_process_graphs() {
         protocol: ProtocolKind::Aligned,
         seed: None,
         trace: TraceMode::HashOnly,
+        mutant: None,
     };
     let err = snapsim::simulate(&s, &opts, &mut |_, _| {}).unwrap_err();
     assert_eq!(err.path, "--protocol");

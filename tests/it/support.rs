@@ -48,6 +48,7 @@ pub fn run(
         protocol,
         seed,
         trace,
+        mutant: None,
     };
     simulate_full(s, &opts, &mut |_, _| {}).expect("scenario runs")
 }

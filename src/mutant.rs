@@ -1,0 +1,106 @@
+//! Deliberately broken variants of the protocols and of recovery, named `mutant:NAME`.
+//!
+//! A checker is only trusted once it has been shown to catch broken protocols. Each mutant
+//! breaks one rule that the design notes call essential; `snapsim check --mutants` runs each
+//! over the shipped scenarios and seeds and reports the first violation found.
+
+use std::fmt;
+
+use crate::protocols::ProtocolKind;
+
+/// A deliberately broken variant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Mutant {
+    /// Chandy-Lamport with every channel allowed to reorder messages.
+    ClReordering,
+    /// Aligned barriers that never block an input.
+    AlignedNoBlock,
+    /// Unaligned checkpoints that do not record the output data their barriers overtake.
+    UnalignedForgetsOvertaken,
+    /// Recovery that restores states but puts no recorded channel state back.
+    RecoverySkipsChannelState,
+    /// Recovery that rewinds sources one record too far (replays one record twice).
+    SourceRewindTooFar,
+    /// Recovery that rewinds sources one record too short (skips one record).
+    SourceRewindTooShort,
+    /// A transactional sink that commits at its pre-commit, before the checkpoint completes.
+    SinkEarlyCommit,
+    /// At-least-once barrier tracking passed off as exactly-once.
+    AtLeastOnceAsExactlyOnce,
+}
+
+impl Mutant {
+    /// Every mutant.
+    pub const ALL: &'static [Mutant] = &[
+        Mutant::ClReordering,
+        Mutant::AlignedNoBlock,
+        Mutant::UnalignedForgetsOvertaken,
+        Mutant::RecoverySkipsChannelState,
+        Mutant::SourceRewindTooFar,
+        Mutant::SourceRewindTooShort,
+        Mutant::SinkEarlyCommit,
+        Mutant::AtLeastOnceAsExactlyOnce,
+    ];
+
+    /// The name after `mutant:`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Mutant::ClReordering => "cl-reordering",
+            Mutant::AlignedNoBlock => "aligned-no-block",
+            Mutant::UnalignedForgetsOvertaken => "unaligned-forgets-overtaken",
+            Mutant::RecoverySkipsChannelState => "recovery-skips-channel-state",
+            Mutant::SourceRewindTooFar => "source-rewind-too-far",
+            Mutant::SourceRewindTooShort => "source-rewind-too-short",
+            Mutant::SinkEarlyCommit => "sink-early-commit",
+            Mutant::AtLeastOnceAsExactlyOnce => "at-least-once-as-exactly-once",
+        }
+    }
+
+    /// What is broken.
+    pub fn description(self) -> &'static str {
+        match self {
+            Mutant::ClReordering => "Chandy-Lamport on channels that reorder messages",
+            Mutant::AlignedNoBlock => "aligned barriers that never block an input",
+            Mutant::UnalignedForgetsOvertaken => {
+                "unaligned barriers that forget the output data they overtake"
+            }
+            Mutant::RecoverySkipsChannelState => {
+                "recovery that does not restore the recorded channel state"
+            }
+            Mutant::SourceRewindTooFar => "recovery that rewinds sources one record too far",
+            Mutant::SourceRewindTooShort => "recovery that rewinds sources one record too short",
+            Mutant::SinkEarlyCommit => {
+                "a transactional sink that commits before the checkpoint completes"
+            }
+            Mutant::AtLeastOnceAsExactlyOnce => {
+                "at-least-once barrier tracking passed off as exactly-once"
+            }
+        }
+    }
+
+    /// The protocol the mutant breaks.
+    pub fn base(self) -> ProtocolKind {
+        match self {
+            Mutant::ClReordering => ProtocolKind::ChandyLamport,
+            Mutant::AlignedNoBlock
+            | Mutant::SourceRewindTooFar
+            | Mutant::SourceRewindTooShort
+            | Mutant::SinkEarlyCommit => ProtocolKind::Aligned,
+            Mutant::UnalignedForgetsOvertaken | Mutant::RecoverySkipsChannelState => {
+                ProtocolKind::Unaligned
+            }
+            Mutant::AtLeastOnceAsExactlyOnce => ProtocolKind::AtLeastOnce,
+        }
+    }
+
+    /// The mutant called `name` (without the `mutant:` prefix).
+    pub fn from_name(name: &str) -> Option<Mutant> {
+        Mutant::ALL.iter().copied().find(|m| m.name() == name)
+    }
+}
+
+impl fmt::Display for Mutant {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "mutant:{}", self.name())
+    }
+}

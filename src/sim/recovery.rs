@@ -1,0 +1,298 @@
+//! Failures and recovery, as in Flink: a crash stops the whole job; after the restart delay
+//! every task is restored from the last completed checkpoint (or from the beginning), the
+//! recorded channel state is put back in front of each channel, sources are rewound to their
+//! recorded offsets, uncommitted sink transactions are gone, and the job resumes.
+
+use super::{Event, Simulation};
+use crate::coordinator::AbortReason;
+use crate::engine::{Time, TraceEvent};
+use crate::mutant::Mutant;
+use crate::network::{Message, TaskId};
+use crate::protocols::{Breakage, Mutated, ProtocolKind, TaskProtocol, TaskView};
+use crate::report::FailureRecord;
+use crate::workload::Behaviour;
+
+/// Wraps a correct protocol into the mutant's broken variant, if the mutant breaks a protocol.
+pub(super) fn mutate(
+    inner: Box<dyn TaskProtocol>,
+    mutant: Option<Mutant>,
+) -> Box<dyn TaskProtocol> {
+    let breakage = match mutant {
+        Some(Mutant::AlignedNoBlock) => Breakage {
+            drop_blocks: true,
+            ..Default::default()
+        },
+        Some(Mutant::UnalignedForgetsOvertaken) => Breakage {
+            forget_overtaken: true,
+            ..Default::default()
+        },
+        _ => return inner,
+    };
+    Box::new(Mutated::new(inner, breakage))
+}
+
+impl Simulation {
+    /// Schedules the plan's timed crashes and stalls that lie after now.
+    pub(super) fn schedule_failures(&mut self) {
+        let now = self.sched.now();
+        for i in 0..self.plan.crash_times.len() {
+            let t = self.plan.crash_times[i];
+            if t > now || (t == now && now == 0) {
+                let cause = self.cause("crash".to_string());
+                self.sched.at(t, Event::Crash(cause));
+            }
+        }
+        for i in 0..self.plan.stalls.len() {
+            if self.plan.stalls[i].at > now || now == 0 {
+                self.sched
+                    .at(self.plan.stalls[i].at, Event::Stall(i as u32));
+            }
+        }
+    }
+
+    pub(super) fn cause(&mut self, cause: String) -> u32 {
+        self.causes.push(cause);
+        (self.causes.len() - 1) as u32
+    }
+
+    /// Crashes the job as soon as the current event is done.
+    pub(super) fn schedule_crash(&mut self, cause: String) {
+        let c = self.cause(cause);
+        self.sched.after(0, Event::Crash(c));
+    }
+
+    /// Fires a during-alignment failure when the first control message of checkpoint `id`
+    /// reaches a task with several inputs.
+    pub(super) fn check_alignment_failure(&mut self, task: TaskId, id: u64) {
+        if self.topo.tasks[task as usize].inputs.len() < 2 {
+            return;
+        }
+        let hit =
+            self.plan.during_alignment.iter().position(|(cp, tasks)| {
+                *cp == id && tasks.as_ref().is_none_or(|t| t.contains(&task))
+            });
+        if let Some(i) = hit {
+            self.plan.during_alignment.remove(i);
+            self.schedule_crash(format!(
+                "during-alignment {id} at {}",
+                self.topo.tasks[task as usize].name
+            ));
+        }
+    }
+
+    /// The whole job stops: running work, in-flight data, pending checkpoints and open
+    /// transactions are lost.
+    pub(super) fn crash(&mut self, cause: u32) {
+        let now = self.sched.now();
+        if !self.down {
+            self.offsets_at_crash = self
+                .tasks
+                .iter()
+                .map(|t| match &t.behaviour {
+                    Behaviour::Source(log) => log.offset,
+                    _ => 0,
+                })
+                .collect();
+        }
+        self.trace.record(TraceEvent::Crash { t: now });
+        for id in self.coord.pending_ids() {
+            if self.coord.abort(id, AbortReason::JobFailed, now) {
+                self.trace.record(TraceEvent::CheckpointEnd {
+                    t: now,
+                    id,
+                    completed: false,
+                });
+            }
+        }
+        self.coord.trigger_wanted = false;
+        self.pending_aborts.clear();
+        self.failure_log.push(FailureRecord {
+            at_ns: now,
+            restored_checkpoint: None,
+            replayed_records: 0,
+            downtime_ns: 0,
+            cause: self.causes[cause as usize].clone(),
+        });
+        // Everything scheduled belonged to the job that just died; keep only the outside world.
+        self.sched.clear();
+        self.weak_events = 0;
+        self.start_queue.clear();
+        for t in &mut self.tasks {
+            t.in_start_queue = false;
+        }
+        self.down = true;
+        self.schedule_failures();
+        for i in 0..self.script_times.len() {
+            if self.script_times[i] > now {
+                self.sched.at(self.script_times[i], Event::Script(i as u32));
+            }
+        }
+        let delay = self.plan.restart_delay;
+        self.sched.after(delay, Event::Restart);
+        self.recoveries += 1;
+        if self.plan.during_recovery.remove(&self.recoveries) {
+            let c = self.cause(format!("during-recovery {}", self.recoveries));
+            self.sched.after(delay / 2, Event::Crash(c));
+        }
+    }
+
+    /// Restores every task and channel from the last completed checkpoint and resumes.
+    pub(super) fn restart(&mut self) {
+        let now = self.sched.now();
+        self.down = false;
+        let snap = self.coord.last_completed().cloned();
+        let restored = snap.as_ref().map(|s| s.id);
+        let rewind: i64 = match self.mutant {
+            Some(Mutant::SourceRewindTooFar) => -1,
+            Some(Mutant::SourceRewindTooShort) => 1,
+            _ => 0,
+        };
+        let mut replayed = 0;
+        for t in 0..self.tasks.len() {
+            let local = snap.as_ref().map(|s| &s.tasks[t]);
+            let mut behaviour =
+                local.map_or_else(|| self.initial_behaviours[t].clone(), |l| l.state.clone());
+            if let Behaviour::Source(log) = &mut behaviour {
+                if rewind != 0 {
+                    log.offset = log.offset.saturating_add_signed(rewind);
+                }
+                replayed += self
+                    .offsets_at_crash
+                    .get(t)
+                    .copied()
+                    .unwrap_or(0)
+                    .saturating_sub(log.offset);
+            }
+            let spec = &self.topo.tasks[t];
+            let closed: Vec<bool> = local.map_or_else(
+                || vec![false; spec.inputs.len()],
+                |l| l.closed_inputs.clone(),
+            );
+            let rt = &mut self.tasks[t];
+            rt.behaviour = behaviour;
+            rt.busy = false;
+            rt.work = super::Work::Idle;
+            rt.ready.clear();
+            rt.full_outputs = 0;
+            if rt.out_blocked {
+                rt.out_blocked = false;
+            }
+            rt.wake_at = None;
+            rt.actions.clear();
+            rt.local.clear();
+            rt.paused = false;
+            rt.sync_pending = 0;
+            rt.ended = local.is_some_and(|l| l.ended);
+            rt.open_inputs = closed.iter().filter(|c| !**c).count() as u32;
+            if let Behaviour::Bank(b) = &mut rt.behaviour {
+                b.now = now;
+            }
+            // A restarted task's protocol starts afresh, knowing which inputs have ended.
+            let view = TaskView {
+                task: t as TaskId,
+                now,
+                inputs: spec.inputs.len(),
+                is_source: spec.role.is_source(),
+            };
+            let mut p = mutate(
+                self.protocol.instantiate(&view, self.alignment_timeout),
+                self.mutant,
+            );
+            let mut ignored = Vec::new();
+            for (i, &c) in closed.iter().enumerate() {
+                if c {
+                    p.on_end_of_input(&view, i, &mut ignored);
+                }
+            }
+            self.protocols[t] = p;
+        }
+        let skip_channel_state = self.mutant == Some(Mutant::RecoverySkipsChannelState);
+        for c in 0..self.channels.len() {
+            let (src, dst) = (self.channels[c].src as usize, self.channels[c].dst as usize);
+            let input = self.chan_rt[c].input_index as usize;
+            let mut recorded: Vec<Message> = Vec::new();
+            let mut next_seq = 0;
+            let mut closed = false;
+            if let Some(s) = &snap {
+                let (sender, receiver) = (&s.tasks[src], &s.tasks[dst]);
+                next_seq = sender
+                    .sent
+                    .iter()
+                    .find(|(ch, _)| *ch as usize == c)
+                    .map_or(0, |x| x.1);
+                closed = receiver.closed_inputs.get(input).copied().unwrap_or(false);
+                if !skip_channel_state {
+                    for (ch, msgs) in receiver.input_state.iter().chain(&sender.output_state) {
+                        if *ch as usize == c {
+                            recorded.extend_from_slice(msgs);
+                        }
+                    }
+                }
+            }
+            self.channels[c].restore(next_seq, &recorded, now);
+            let cr = &mut self.chan_rt[c];
+            cr.blocked = false;
+            cr.recording.clear();
+            cr.last_priority = None;
+            cr.full = false;
+            cr.eof_taken = closed;
+            cr.in_ready = !recorded.is_empty();
+            if cr.in_ready {
+                self.tasks[dst].ready.push_back(c as u32);
+            }
+            // A sender restored as finished will not send its end of input again.
+            if self.tasks[src].ended && !closed {
+                self.send(c as u32, Message::end_of_input(), None);
+            }
+        }
+        self.trace.record(TraceEvent::Recover {
+            t: now,
+            checkpoint: restored.unwrap_or(0),
+        });
+        for f in self
+            .failure_log
+            .iter_mut()
+            .filter(|f| f.restored_checkpoint.is_none() && f.downtime_ns == 0)
+        {
+            f.restored_checkpoint = restored;
+            f.downtime_ns = now - f.at_ns;
+        }
+        if let Some(last) = self.failure_log.last_mut() {
+            last.replayed_records = replayed;
+        }
+        // Checkpointing resumes on its period; bank timers and sources start again.
+        if self.protocol != ProtocolKind::None {
+            if let Some(interval) = self.coord.config().interval {
+                let next = (now / interval + 1) * interval;
+                if next <= self.limit {
+                    self.sched.at(next, Event::CheckpointTimer);
+                }
+            }
+        }
+        for t in 0..self.tasks.len() as TaskId {
+            if matches!(self.tasks[t as usize].behaviour, Behaviour::Bank(_)) {
+                self.schedule_transfer_timer(t);
+            }
+            self.request_start(t);
+        }
+    }
+
+    /// A link stall begins.
+    pub(super) fn stall(&mut self, i: u32) {
+        let stall = self.plan.stalls[i as usize].clone();
+        for &c in &stall.channels {
+            self.channels[c as usize].stall(stall.until);
+            self.ensure_arrival(c);
+        }
+    }
+
+    /// Failures so far.
+    pub fn failures(&self) -> &[FailureRecord] {
+        &self.failure_log
+    }
+
+    /// Time to resume after a crash.
+    pub fn restart_delay(&self) -> Time {
+        self.plan.restart_delay
+    }
+}
