@@ -54,17 +54,20 @@ pub fn run_all(scenarios: &[Scenario], jobs: &[(usize, RunOptions)]) -> Vec<Outc
         .collect()
 }
 
-/// The jobs of `snapsim check`: every scenario under each protocol (those given, or all that
-/// apply) for each of `n` seeds.
+/// The jobs of `snapsim check`: every scenario under each protocol or mutant (those given, or
+/// every protocol that applies) for each of `n` seeds.
 pub fn check_jobs(
     scenarios: &[Scenario],
-    protocols: Option<&[ProtocolKind]>,
+    chosen: Option<&[(ProtocolKind, Option<Mutant>)]>,
     n: u32,
 ) -> Vec<(usize, RunOptions)> {
     let mut jobs = Vec::new();
     for (i, s) in scenarios.iter().enumerate() {
-        let list = protocols.map_or_else(|| applicable(s), |p| p.to_vec());
-        for p in list {
+        let list: Vec<(ProtocolKind, Option<Mutant>)> = chosen.map_or_else(
+            || applicable(s).into_iter().map(|p| (p, None)).collect(),
+            |c| c.to_vec(),
+        );
+        for (p, mutant) in list {
             for seed in seeds(s.seed, n) {
                 jobs.push((
                     i,
@@ -72,7 +75,7 @@ pub fn check_jobs(
                         protocol: p,
                         seed: Some(seed),
                         trace: TraceMode::HashOnly,
-                        mutant: None,
+                        mutant,
                     },
                 ));
             }

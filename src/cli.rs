@@ -292,6 +292,9 @@ fn run(args: RunArgs) -> Result<(), Failure> {
     let scenario = load(&args.scenario)?;
     let mut scenario = scenario;
     scenario.failures.extend(args.fail.iter().cloned());
+    scenario
+        .validate()
+        .map_err(|e| Failure::BadInput(format!("{}: --fail: {e}", args.scenario.display())))?;
     let choice = match args.protocol {
         Some(p) => p,
         None => Choice {
@@ -388,9 +391,13 @@ fn check(args: CheckArgs) -> Result<(), Failure> {
             Err(Failure::Violation)
         };
     }
-    let chosen: Vec<ProtocolKind> = args.protocol.iter().map(|c| c.protocol).collect();
+    let chosen: Vec<(ProtocolKind, Option<Mutant>)> = args
+        .protocol
+        .iter()
+        .map(|c| (c.protocol, c.mutant))
+        .collect();
     for (i, s) in scenarios.iter().enumerate() {
-        for &p in &chosen {
+        for &(p, _) in &chosen {
             if s.processes.is_some() && !p.supports_process_graphs() {
                 return Err(Failure::BadInput(format!(
                     "{}: --protocol: `{p}` needs a dataflow job; process graphs support chandy-lamport and none",

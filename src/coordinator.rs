@@ -170,6 +170,11 @@ impl Coordinator {
         );
     }
 
+    /// The id the next triggered checkpoint will get.
+    pub fn next_id(&self) -> u64 {
+        self.next_id
+    }
+
     /// True when checkpoint `id` was ever started.
     pub fn knows(&self, id: u64) -> bool {
         self.triggers.contains_key(&id)

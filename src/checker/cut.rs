@@ -108,13 +108,15 @@ impl CutTracker {
                         .get(&(checkpoint, ch))
                         .cloned()
                         .unwrap_or_default();
+                    // Numbers from `sent` on are reused by the next epoch. Whatever the receiver
+                    // had taken from them was control (a marker, or a priority barrier taken
+                    // ahead of the data it overtook): in a consistent cut no data is received
+                    // that was not sent. So the restored receive log stops at `sent`.
                     log.sent = sent;
-                    log.received_upto = upto;
-                    // A priority barrier is received ahead of the data it overtook; its number
-                    // is reused by data after the restore, so only data counts as received.
+                    log.received_upto = upto.min(sent);
                     log.received_extra = extra
                         .into_iter()
-                        .filter(|&s| log.is_data(restored_epoch, s))
+                        .filter(|&s| s < sent && log.is_data(restored_epoch, s))
                         .collect();
                 }
             }

@@ -295,11 +295,15 @@ impl RunResult {
         }
         if !v.expected.is_empty() {
             let n = v.expected.len();
-            line(
-                &mut s,
-                "expected",
-                format!("inconsistent cuts, as this protocol allows ({n} findings listed in the results file)"),
-            );
+            line(&mut s, "expected", {
+                let kinds: std::collections::BTreeSet<&str> =
+                    v.expected.iter().map(|e| e.kind.as_str()).collect();
+                let kinds: Vec<&str> = kinds.into_iter().collect();
+                format!(
+                        "{n} findings this protocol does not promise to avoid ({}); see the results file",
+                        kinds.join(", ")
+                    )
+            });
         }
         line(&mut s, "trace hash", self.trace_hash.clone());
         s

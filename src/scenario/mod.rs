@@ -705,6 +705,11 @@ impl Scenario {
         Ok(scenario)
     }
 
+    /// Checks every rule again, after a change such as failures added on the command line.
+    pub fn validate(&self) -> Result<(), ScenarioError> {
+        validate::validate(self)
+    }
+
     /// The scenario's name (set by [`Scenario::from_json`]).
     pub fn name(&self) -> &str {
         self.name.as_deref().unwrap_or("scenario")
@@ -743,7 +748,9 @@ impl FailureSpec {
             },
             "alignment" => FailureSpec::DuringAlignment { checkpoint: num(value)?, task: None },
             "upload" => FailureSpec::DuringUpload { checkpoint: num(value)? },
-            "recovery" => FailureSpec::DuringRecovery { recovery: num(value)? as u32 },
+            "recovery" => FailureSpec::DuringRecovery {
+                recovery: u32::try_from(num(value)?).map_err(|_| format!("`{value}` is too large"))?,
+            },
             "random" => FailureSpec::Random { mean_interval: dur(value)? },
             "upload-failure" => FailureSpec::UploadFailure { checkpoint: num(value)? },
             other => {
@@ -752,6 +759,8 @@ impl FailureSpec {
                 ))
             }
         };
+        spec.check_ranges()
+            .map_err(|(field, msg)| format!("`{flag}`: {field} {msg}"))?;
         Ok(spec)
     }
 }

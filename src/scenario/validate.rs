@@ -89,6 +89,178 @@ pub(super) fn validate(s: &Scenario) -> Check {
             );
         }
     }
+    if let Some(c) = &s.checkpointing {
+        check_checkpointing(c, s.processes.is_some(), &names)?;
+    }
+    for (i, f) in s.failures.iter().enumerate() {
+        check_failure(s, f, &format!("failures[{i}]"), &names)?;
+    }
+    if s.recovery.restart_delay.ns() == 0 {
+        return err("recovery.restart_delay", "must be longer than zero");
+    }
+    Ok(())
+}
+
+fn check_checkpointing(c: &CheckpointingSpec, process_graph: bool, names: &Names) -> Check {
+    let p = "checkpointing";
+    let protocol: crate::protocols::ProtocolKind = match c.protocol.parse() {
+        Ok(k) => k,
+        Err(e) => return err(format!("{p}.protocol"), e),
+    };
+    if process_graph && !protocol.supports_process_graphs() {
+        return err(
+            format!("{p}.protocol"),
+            format!(
+                "`{}` needs a dataflow job; process graphs support chandy-lamport and none",
+                c.protocol
+            ),
+        );
+    }
+    if c.interval.is_some_and(|d| d.ns() == 0) {
+        return err(format!("{p}.interval"), "must be longer than zero");
+    }
+    if c.max_concurrent == 0 {
+        return err(format!("{p}.max_concurrent"), "must be at least 1");
+    }
+    if c.timeout.ns() == 0 {
+        return err(format!("{p}.timeout"), "must be longer than zero");
+    }
+    if c.alignment_timeout.ns() == 0 {
+        return err(format!("{p}.alignment_timeout"), "must be longer than zero");
+    }
+    if c.storage_bandwidth.is_some_and(|b| b.0 == 0) {
+        return err(format!("{p}.storage_bandwidth"), "must be larger than zero");
+    }
+    if let Some(list) = &c.initiators {
+        if !process_graph {
+            return err(
+                format!("{p}.initiators"),
+                "only for process graphs; a job's coordinator triggers its sources",
+            );
+        }
+        if list.is_empty() {
+            return err(format!("{p}.initiators"), "must name at least one process");
+        }
+        for (i, n) in list.iter().enumerate() {
+            if !names.tasks.contains(n) {
+                return err(
+                    format!("{p}.initiators[{i}]"),
+                    format!("no process is called `{n}`"),
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+impl FailureSpec {
+    /// The rules a failure must follow on its own: returns the offending field (under the
+    /// failure's kind) and the problem. Shared by scenario files and `--fail`.
+    pub fn check_ranges(&self) -> Result<(), (&'static str, String)> {
+        let positive = |field, d: &Duration| {
+            if d.ns() == 0 {
+                Err((field, "must be longer than zero".to_string()))
+            } else {
+                Ok(())
+            }
+        };
+        let from_one = |field, n: u64| {
+            if n == 0 {
+                Err((field, "numbering starts at 1".to_string()))
+            } else {
+                Ok(())
+            }
+        };
+        match self {
+            FailureSpec::Crash { every, .. } => every
+                .as_ref()
+                .map_or(Ok(()), |e| positive("crash.every", e)),
+            FailureSpec::AfterCheckpoints { fraction, .. } => {
+                if fraction.is_finite() && *fraction > 0.0 && *fraction <= 1.0 {
+                    Ok(())
+                } else {
+                    Err((
+                        "after_checkpoints.fraction",
+                        "must be in (0, 1]".to_string(),
+                    ))
+                }
+            }
+            FailureSpec::DuringAlignment { checkpoint, .. } => {
+                from_one("during_alignment.checkpoint", *checkpoint)
+            }
+            FailureSpec::DuringUpload { checkpoint } => {
+                from_one("during_upload.checkpoint", *checkpoint)
+            }
+            FailureSpec::UploadFailure { checkpoint } => {
+                from_one("upload_failure.checkpoint", *checkpoint)
+            }
+            FailureSpec::DuringRecovery { recovery } => {
+                from_one("during_recovery.recovery", u64::from(*recovery))
+            }
+            FailureSpec::Random { mean_interval } => {
+                positive("random.mean_interval", mean_interval)
+            }
+            FailureSpec::Stall { duration, .. } => positive("stall.duration", duration),
+        }
+    }
+}
+
+fn check_failure(s: &Scenario, f: &FailureSpec, path: &str, names: &Names) -> Check {
+    f.check_ranges()
+        .or_else(|(field, msg)| err(format!("{path}.{field}"), msg))?;
+    let limit = s.duration.ns();
+    match f {
+        FailureSpec::Crash { every, tasks, .. } => {
+            // Each crash restarts the whole job; more than 10,000 is a mistake.
+            if every.is_some_and(|e| limit / e.ns() > 10_000) {
+                return err(
+                    format!("{path}.crash.every"),
+                    "would crash more than 10,000 times",
+                );
+            }
+            for (j, t) in tasks.iter().enumerate() {
+                if !names.knows(t) {
+                    return err(
+                        format!("{path}.crash.tasks[{j}]"),
+                        format!("no task or operator is called `{t}`"),
+                    );
+                }
+            }
+        }
+        FailureSpec::AfterCheckpoints { .. }
+            if s.checkpointing.as_ref().and_then(|c| c.interval).is_none() =>
+        {
+            return err(
+                format!("{path}.after_checkpoints"),
+                "needs periodic checkpoints: set checkpointing.interval",
+            );
+        }
+        FailureSpec::DuringAlignment { task: Some(t), .. } if !names.knows(t) => {
+            return err(
+                format!("{path}.during_alignment.task"),
+                format!("no task or operator is called `{t}`"),
+            );
+        }
+        FailureSpec::Random { mean_interval } if limit / mean_interval.ns() > 10_000 => {
+            return err(
+                format!("{path}.random.mean_interval"),
+                "would crash more than 10,000 times",
+            );
+        }
+        FailureSpec::Stall { from, to, .. } => {
+            for (field, v) in [("from", from), ("to", to)] {
+                if let Some(n) = v {
+                    if !names.knows(n) {
+                        return err(
+                            format!("{path}.stall.{field}"),
+                            format!("no task or operator is called `{n}`"),
+                        );
+                    }
+                }
+            }
+        }
+        _ => {}
+    }
     Ok(())
 }
 

@@ -201,6 +201,8 @@ pub struct Simulation {
     script_times: Vec<Time>,
     /// For aligned-timeout, to make fresh protocol instances after a restart.
     alignment_timeout: Time,
+    /// A checkpoint holding every task's final state has completed.
+    final_done: bool,
 }
 
 impl Simulation {
@@ -418,6 +420,7 @@ impl Simulation {
             mutant,
             script_times: Vec::new(),
             alignment_timeout,
+            final_done: false,
         };
         sim.initial_behaviours = sim.tasks.iter().map(|t| t.behaviour.clone()).collect();
         if let Some(ProcessWorkload::Script(sc)) = scenario.processes.as_ref().map(|p| &p.workload)
@@ -425,7 +428,7 @@ impl Simulation {
             sim.script_times = sc.steps.iter().map(|st| st.at.ns()).collect();
         }
         sim.plan = crate::failure::FailurePlan::new(scenario, &sim.topo, seed);
-        sim.schedule_failures();
+        sim.schedule_failures(true);
         if protocol != ProtocolKind::None {
             if let Some(interval) = sim.coord.config().interval {
                 if interval <= limit {
@@ -898,6 +901,11 @@ impl Simulation {
     /// Resumes halted sources once no checkpoint is in flight, and fires a trigger that had
     /// to wait.
     fn after_checkpoint_end(&mut self) {
+        self.final_done = self
+            .coord
+            .last_completed()
+            .is_some_and(|s| s.tasks.iter().all(|t| t.ended));
+        self.maybe_final_checkpoint();
         if self.coord.pending_ids().is_empty() {
             for t in 0..self.tasks.len() {
                 if self.tasks[t].paused {
@@ -1007,13 +1015,27 @@ impl Simulation {
             return;
         }
         if self.is_transactional_sink(task) {
-            // Flink takes a final checkpoint at end of input so that the last transaction
-            // commits; modelled as a final commit of everything written.
-            self.trace.record(TraceEvent::SinkCommit {
-                t: self.sched.now(),
-                task,
-                id: u64::MAX,
-            });
+            let now = self.sched.now();
+            if self.protocol == ProtocolKind::None {
+                // Without checkpoints the last transaction commits when the job ends.
+                self.trace.record(TraceEvent::SinkCommit {
+                    t: now,
+                    task,
+                    id: u64::MAX,
+                });
+            } else {
+                // As in Flink (FLIP-147): the last transaction is pre-committed into the first
+                // checkpoint that holds this sink's final state, and commits when that (or a
+                // later) checkpoint completes.
+                let id = self
+                    .coord
+                    .pending_ids()
+                    .into_iter()
+                    .find(|&id| !self.coord.has_acked(task, id))
+                    .unwrap_or_else(|| self.coord.next_id());
+                self.trace
+                    .record(TraceEvent::SinkPrecommit { t: now, task, id });
+            }
         }
         self.trace.record(TraceEvent::EndOfInput {
             t: self.sched.now(),
@@ -1023,6 +1045,28 @@ impl Simulation {
         self.tasks[task as usize].ended = true;
         for id in self.coord.pending_ids() {
             self.ack_finished(task, id);
+        }
+        self.maybe_final_checkpoint();
+    }
+
+    /// Once every task has finished, one more checkpoint records their final states and lets
+    /// the sinks' last transactions commit (Flink's final checkpoint).
+    fn maybe_final_checkpoint(&mut self) {
+        if self.protocol == ProtocolKind::None
+            || self.final_done
+            || !self.coord.pending_ids().is_empty()
+            || !self.tasks.iter().all(|t| t.ended)
+        {
+            return;
+        }
+        let now = self.sched.now();
+        let id = self.coord.trigger(now);
+        let timeout = self.coord.config().timeout;
+        self.sched
+            .at(now.saturating_add(timeout), Event::Expire(id));
+        self.weak_events += 1;
+        for t in 0..self.tasks.len() as TaskId {
+            self.ack_finished(t, id);
         }
     }
 

@@ -32,18 +32,19 @@ pub(super) fn mutate(
 }
 
 impl Simulation {
-    /// Schedules the plan's timed crashes and stalls that lie after now.
-    pub(super) fn schedule_failures(&mut self) {
+    /// Schedules the plan's timed crashes and stalls: all of them at the start, and after a
+    /// crash only those still to come (a crash must not schedule itself again).
+    pub(super) fn schedule_failures(&mut self, initial: bool) {
         let now = self.sched.now();
         for i in 0..self.plan.crash_times.len() {
             let t = self.plan.crash_times[i];
-            if t > now || (t == now && now == 0) {
+            if initial || t > now {
                 let cause = self.cause("crash".to_string());
                 self.sched.at(t, Event::Crash(cause));
             }
         }
         for i in 0..self.plan.stalls.len() {
-            if self.plan.stalls[i].at > now || now == 0 {
+            if initial || self.plan.stalls[i].at > now {
                 self.sched
                     .at(self.plan.stalls[i].at, Event::Stall(i as u32));
             }
@@ -121,7 +122,7 @@ impl Simulation {
             t.in_start_queue = false;
         }
         self.down = true;
-        self.schedule_failures();
+        self.schedule_failures(false);
         for i in 0..self.script_times.len() {
             if self.script_times[i] > now {
                 self.sched.at(self.script_times[i], Event::Script(i as u32));
@@ -245,6 +246,9 @@ impl Simulation {
                 self.send(c as u32, Message::end_of_input(), None);
             }
         }
+        self.final_done = snap
+            .as_ref()
+            .is_some_and(|s| s.tasks.iter().all(|t| t.ended));
         self.trace.record(TraceEvent::Recover {
             t: now,
             checkpoint: restored.unwrap_or(0),

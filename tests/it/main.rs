@@ -3,6 +3,8 @@
 mod backpressure;
 mod bad_input;
 mod determinism;
+mod failures;
+mod properties;
 mod protocols;
 mod scenarios;
 mod support;
