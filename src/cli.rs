@@ -40,6 +40,11 @@ enum Command {
     /// Check scenario files without running them.
     #[command(after_help = "Example:\n  snapsim validate scenarios/*.json")]
     Validate(ValidateArgs),
+    /// Run a scenario under several protocols and seeds; a table, summaries and charts.
+    #[command(
+        after_help = "Example:\n  snapsim compare scenarios/backpressure.json --protocols aligned,unaligned --seeds 3 --out results/backpressure"
+    )]
+    Compare(CompareArgs),
     /// Verify runs over many seeds, or show that every mutant is caught.
     #[command(
         after_help = "Examples:\n  snapsim check scenarios/failures.json --seeds 50\n  snapsim check scenarios/*.json --mutants\n  snapsim check --mutants --list"
@@ -112,6 +117,21 @@ fn parse_failure(s: &str) -> Result<FailureSpec, String> {
 }
 
 #[derive(Args)]
+struct CompareArgs {
+    /// The scenario file.
+    scenario: PathBuf,
+    /// Protocols to compare (comma separated); default: every protocol that applies.
+    #[arg(long, value_delimiter = ',', value_parser = parse_protocol)]
+    protocols: Vec<Choice>,
+    /// Seeds per protocol (seeds 0..N of the scenario's seed stream).
+    #[arg(long, default_value_t = 3)]
+    seeds: u32,
+    /// Directory for per-run results, summary.json, summary.csv and the charts.
+    #[arg(long, default_value = "results")]
+    out: PathBuf,
+}
+
+#[derive(Args)]
 struct CheckArgs {
     /// Scenario files.
     #[arg(required_unless_present = "list")]
@@ -160,6 +180,7 @@ pub fn main() -> i32 {
         Command::Run(args) => run(args),
         Command::Validate(args) => validate(args),
         Command::Check(args) => check(args),
+        Command::Compare(args) => compare(args),
         Command::Schema => {
             print!("{}", Scenario::json_schema());
             Ok(())
@@ -470,6 +491,107 @@ fn check(args: CheckArgs) -> Result<(), Failure> {
     if bad == 0 {
         Ok(())
     } else {
+        Err(Failure::Violation)
+    }
+}
+
+fn compare(args: CompareArgs) -> Result<(), Failure> {
+    let scenario = load(&args.scenario)?;
+    let chosen: Vec<(ProtocolKind, Option<Mutant>)> = if args.protocols.is_empty() {
+        campaign::applicable(&scenario)
+            .into_iter()
+            .map(|p| (p, None))
+            .collect()
+    } else {
+        args.protocols
+            .iter()
+            .map(|c| (c.protocol, c.mutant))
+            .collect()
+    };
+    for &(p, _) in &chosen {
+        if scenario.processes.is_some() && !p.supports_process_graphs() {
+            return Err(Failure::BadInput(format!(
+                "{}: --protocols: `{p}` needs a dataflow job; process graphs support chandy-lamport and none",
+                args.scenario.display()
+            )));
+        }
+    }
+    let scenarios = [scenario];
+    let jobs = campaign::check_jobs(&scenarios, Some(&chosen), args.seeds);
+    let mut results = Vec::new();
+    for o in campaign::run_all(&scenarios, &jobs) {
+        results.push(
+            o.result
+                .map_err(|e| Failure::BadInput(format!("{}: {e}", args.scenario.display())))?,
+        );
+    }
+    let name = scenarios[0].name().to_string();
+    for r in &results {
+        let file = args
+            .out
+            .join(format!("{}-{}-seed{}.json", r.scenario, r.protocol, r.seed));
+        write_atomic(&file, r.to_json().as_bytes()).map_err(Failure::Io)?;
+    }
+    let rows = snapsim::report::summary::summarise(&results);
+    write_atomic(
+        &args.out.join("summary.json"),
+        snapsim::report::summary::to_json(&rows).as_bytes(),
+    )
+    .map_err(Failure::Io)?;
+    write_atomic(
+        &args.out.join("summary.csv"),
+        snapsim::report::summary::to_csv(&rows).as_bytes(),
+    )
+    .map_err(Failure::Io)?;
+    let seeds = format!(
+        "{} seed{}",
+        args.seeds,
+        if args.seeds == 1 { "" } else { "s" }
+    );
+    let charts = [
+        snapsim::report::charts::duration(
+            &results,
+            &format!("{name}: checkpoint duration per protocol ({seeds})"),
+        ),
+        snapsim::report::charts::size(
+            &results,
+            &format!("{name}: snapshot size per protocol ({seeds})"),
+        ),
+        snapsim::report::charts::size_vs_duration(
+            &results,
+            &format!("{name}: size against duration, one point per checkpoint"),
+        ),
+    ];
+    let mut written = Vec::new();
+    for chart in charts {
+        let chart = chart.map_err(|e| Failure::Io(anyhow::anyhow!("drawing a chart: {e}")))?;
+        let stem = args.out.join(format!("{name}-{}", chart.name));
+        write_atomic(&stem.with_extension("svg"), chart.svg.as_bytes()).map_err(Failure::Io)?;
+        write_atomic(&stem.with_extension("png"), &chart.png).map_err(Failure::Io)?;
+        written.push(stem.with_extension("svg").display().to_string());
+    }
+    println!(
+        "{name}: {} runs ({} protocols x {seeds})",
+        results.len(),
+        rows.len()
+    );
+    print!("{}", snapsim::report::summary::to_table(&rows));
+    println!(
+        "written to {}: per-run JSON, summary.json, summary.csv, charts {}",
+        args.out.display(),
+        written.join(", ")
+    );
+    if results.iter().all(|r| r.verdict.ok) {
+        Ok(())
+    } else {
+        for r in results.iter().filter(|r| !r.verdict.ok) {
+            println!(
+                "  {} seed {}: {:?}",
+                r.protocol,
+                r.seed,
+                r.verdict.violations.first().map(|v| &v.message)
+            );
+        }
         Err(Failure::Violation)
     }
 }

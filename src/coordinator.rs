@@ -324,6 +324,7 @@ fn record(
         held_back_bytes: tasks.iter().map(|t| t.held_back_bytes).sum(),
         overtaken_bytes: tasks.iter().map(LocalSnapshot::overtaken_bytes).sum(),
         tasks_acknowledged: tasks.len() as u64,
+        at_end: !tasks.is_empty() && tasks.iter().all(|t| t.ended),
     }
 }
 

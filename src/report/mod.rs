@@ -1,6 +1,11 @@
 //! Results of runs: the results file (JSON, byte-identical for the same inputs) and the human
 //! summary. Nothing here touches the filesystem; the command line writes what this produces.
 
+pub mod charts;
+pub mod diagram;
+pub mod export;
+pub mod summary;
+
 use serde::Serialize;
 
 use crate::checker::Verdict;
@@ -34,6 +39,9 @@ pub struct CheckpointRecord {
     pub overtaken_bytes: u64,
     /// Tasks that acknowledged.
     pub tasks_acknowledged: u64,
+    /// The final checkpoint, taken after every task had finished: it records final states
+    /// and says nothing about alignment or back-pressure, so summaries and charts leave it out.
+    pub at_end: bool,
 }
 
 /// One failure and its recovery.

@@ -2,6 +2,7 @@
 
 mod backpressure;
 mod bad_input;
+mod compare;
 mod determinism;
 mod failures;
 mod properties;

@@ -10,17 +10,9 @@ use crate::support::{load, run, shipped};
 /// Completed periodic checkpoints: the final one, after every task has finished, records
 /// only final states and says nothing about back-pressure.
 fn completed(r: &RunResult) -> Vec<&snapsim::report::CheckpointRecord> {
-    let last_trigger = r
-        .checkpoints
-        .iter()
-        .map(|c| c.trigger_ns)
-        .max()
-        .unwrap_or(0);
     r.checkpoints
         .iter()
-        .filter(|c| {
-            c.status == "completed" && (c.trigger_ns < last_trigger || r.checkpoints.len() == 1)
-        })
+        .filter(|c| c.status == "completed" && !c.at_end)
         .collect()
 }
 

@@ -1,0 +1,374 @@
+//! Comparison charts, as SVG text and PNG bytes. The only module that imports plotters.
+//!
+//! Charts are fed plain numbers (per-run results), never the simulation. Every protocol has
+//! one colour everywhere. PNG text uses DejaVu Sans compiled into the binary, so charts
+//! render the same on a machine without any system font.
+
+use std::sync::Once;
+
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use plotters::style::FontStyle;
+
+use super::RunResult;
+
+/// One chart in both formats.
+#[derive(Debug, Clone)]
+pub struct Chart {
+    /// File stem, such as `duration`.
+    pub name: String,
+    /// The SVG document.
+    pub svg: String,
+    /// The PNG file's bytes.
+    pub png: Vec<u8>,
+}
+
+const WIDTH: u32 = 960;
+const HEIGHT: u32 = 600;
+const FONT: &str = "sans-serif";
+
+fn register_fonts() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        // Both calls only fail on a corrupt font, which the dejavu crate does not ship.
+        let _ = plotters::style::register_font(FONT, FontStyle::Normal, dejavu::sans::regular());
+        let _ = plotters::style::register_font(FONT, FontStyle::Bold, dejavu::sans::bold());
+    });
+}
+
+/// The colour of a protocol, the same in every chart.
+pub fn colour(protocol: &str) -> RGBColor {
+    match protocol {
+        "chandy-lamport" => RGBColor(31, 119, 180),
+        "aligned" => RGBColor(255, 127, 14),
+        "unaligned" => RGBColor(44, 160, 44),
+        "aligned-timeout" => RGBColor(214, 39, 40),
+        "at-least-once" => RGBColor(148, 103, 189),
+        "stop-the-world" => RGBColor(140, 86, 75),
+        "none" => RGBColor(127, 127, 127),
+        _ => RGBColor(23, 190, 207),
+    }
+}
+
+/// Renders `draw` twice, to SVG and to PNG, so both formats show exactly the same chart.
+fn render(
+    name: &str,
+    svg_draw: &dyn Fn(&DrawingArea<SVGBackend<'_>, Shift>) -> Result<(), String>,
+    png_draw: &dyn Fn(&DrawingArea<BitMapBackend<'_>, Shift>) -> Result<(), String>,
+) -> Result<Chart, String> {
+    register_fonts();
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (WIDTH, HEIGHT)).into_drawing_area();
+        svg_draw(&root)?;
+        root.present().map_err(|e| e.to_string())?;
+    }
+    let mut pixels = vec![0u8; (WIDTH * HEIGHT * 3) as usize];
+    {
+        let root = BitMapBackend::with_buffer(&mut pixels, (WIDTH, HEIGHT)).into_drawing_area();
+        png_draw(&root)?;
+        root.present().map_err(|e| e.to_string())?;
+    }
+    let mut png = Vec::new();
+    {
+        let mut enc = ::png::Encoder::new(&mut png, WIDTH, HEIGHT);
+        enc.set_color(::png::ColorType::Rgb);
+        enc.set_depth(::png::BitDepth::Eight);
+        let mut w = enc.write_header().map_err(|e| e.to_string())?;
+        w.write_image_data(&pixels).map_err(|e| e.to_string())?;
+    }
+    Ok(Chart {
+        name: name.to_string(),
+        svg,
+        png,
+    })
+}
+
+/// The protocols of `runs`, in first-seen order.
+fn protocols(runs: &[RunResult]) -> Vec<String> {
+    let mut v: Vec<String> = Vec::new();
+    for r in runs {
+        if !v.contains(&r.protocol) {
+            v.push(r.protocol.clone());
+        }
+    }
+    v
+}
+
+/// Completed checkpoints taken while the job ran (not the final one).
+fn completed(r: &RunResult) -> impl Iterator<Item = &super::CheckpointRecord> {
+    r.checkpoints
+        .iter()
+        .filter(|c| c.status == "completed" && !c.at_end)
+}
+
+/// Writes each protocol's name under its column, in pixel space (robust to tick placement).
+fn name_columns<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    chart: &ChartContext<
+        '_,
+        DB,
+        Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>,
+    >,
+    names: &[String],
+) -> Result<(), String> {
+    for (i, n) in names.iter().enumerate() {
+        let (x, y) = chart.backend_coord(&(i as f64 + 0.5, 0.0));
+        let c = colour(n);
+        let style = TextStyle::from((FONT, 15).into_font()).color(&c).pos(
+            plotters::style::text_anchor::Pos::new(
+                plotters::style::text_anchor::HPos::Center,
+                plotters::style::text_anchor::VPos::Top,
+            ),
+        );
+        root.draw(&Text::new(n.clone(), (x, y + 8), style))
+            .map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
+fn ms(ns: u64) -> f64 {
+    ns as f64 / 1e6
+}
+
+fn kib(b: u64) -> f64 {
+    b as f64 / 1024.0
+}
+
+/// Checkpoint duration per protocol: every completed checkpoint of every seed as a dot, with
+/// a box from the 25th to the 75th percentile and a line at the median.
+pub fn duration(runs: &[RunResult], title: &str) -> Result<Chart, String> {
+    let protos = protocols(runs);
+    let per: Vec<(String, Vec<f64>)> = protos
+        .iter()
+        .map(|p| {
+            let mut v: Vec<f64> = runs
+                .iter()
+                .filter(|r| &r.protocol == p)
+                .flat_map(|r| completed(r).map(|c| ms(c.duration_ns)))
+                .collect();
+            v.sort_by(|a, b| a.total_cmp(b));
+            (p.clone(), v)
+        })
+        .filter(|(_, v)| !v.is_empty())
+        .collect();
+    let max = per
+        .iter()
+        .flat_map(|(_, v)| v.iter().copied())
+        .fold(0.0, f64::max)
+        * 1.1
+        + 1e-6;
+    macro_rules! draw {
+        ($root:expr) => {{
+            let root = $root;
+            root.fill(&WHITE).map_err(|e| e.to_string())?;
+            let n = per.len().max(1);
+            let mut chart = ChartBuilder::on(root)
+                .caption(title, (FONT, 22))
+                .margin(20)
+                .x_label_area_size(50)
+                .y_label_area_size(70)
+                .build_cartesian_2d(0f64..n as f64, 0f64..max)
+                .map_err(|e| e.to_string())?;
+            let names: Vec<String> = per.iter().map(|(p, _)| p.clone()).collect();
+            chart
+                .configure_mesh()
+                .disable_x_mesh()
+                .x_labels(0)
+                .y_desc("checkpoint duration (ms)")
+                .label_style((FONT, 15))
+                .draw()
+                .map_err(|e| e.to_string())?;
+            name_columns(root, &chart, &names)?;
+            for (i, (p, v)) in per.iter().enumerate() {
+                let c = colour(p);
+                let q = |f: f64| v[((v.len() - 1) as f64 * f).round() as usize];
+                let x0 = i as f64 + 0.25;
+                let x1 = i as f64 + 0.75;
+                chart
+                    .draw_series(std::iter::once(Rectangle::new(
+                        [(x0, q(0.25)), (x1, q(0.75))],
+                        c.mix(0.25).filled(),
+                    )))
+                    .map_err(|e| e.to_string())?;
+                chart
+                    .draw_series(std::iter::once(PathElement::new(
+                        vec![(x0, q(0.5)), (x1, q(0.5))],
+                        c.stroke_width(3),
+                    )))
+                    .map_err(|e| e.to_string())?;
+                let k = v.len().max(1) as f64;
+                chart
+                    .draw_series(v.iter().enumerate().map(|(j, &y)| {
+                        let x = i as f64 + 0.3 + 0.4 * (j as f64 / k);
+                        Circle::new((x, y), 3, c.filled())
+                    }))
+                    .map_err(|e| e.to_string())?;
+            }
+            Ok(())
+        }};
+    }
+    render("duration", &|r| draw!(r), &|r| draw!(r))
+}
+
+/// Snapshot size per protocol, median over completed checkpoints: operator state and channel
+/// state stacked.
+pub fn size(runs: &[RunResult], title: &str) -> Result<Chart, String> {
+    let protos = protocols(runs);
+    let median = |mut v: Vec<u64>| {
+        v.sort_unstable();
+        v.get(v.len() / 2).copied().unwrap_or(0)
+    };
+    let bars: Vec<(String, f64, f64)> = protos
+        .iter()
+        .map(|p| {
+            let cps: Vec<_> = runs
+                .iter()
+                .filter(|r| &r.protocol == p)
+                .flat_map(completed)
+                .collect();
+            (
+                p.clone(),
+                kib(median(cps.iter().map(|c| c.state_bytes).collect())),
+                kib(median(cps.iter().map(|c| c.channel_state_bytes).collect())),
+            )
+        })
+        .filter(|(p, _, _)| {
+            runs.iter()
+                .filter(|r| &r.protocol == p)
+                .any(|r| completed(r).next().is_some())
+        })
+        .collect();
+    let max = bars.iter().map(|b| b.1 + b.2).fold(0.0, f64::max) * 1.15 + 1e-6;
+    macro_rules! draw {
+        ($root:expr) => {{
+            let root = $root;
+            root.fill(&WHITE).map_err(|e| e.to_string())?;
+            let n = bars.len().max(1);
+            let mut chart = ChartBuilder::on(root)
+                .caption(title, (FONT, 22))
+                .margin(20)
+                .x_label_area_size(50)
+                .y_label_area_size(80)
+                .build_cartesian_2d(0f64..n as f64, 0f64..max)
+                .map_err(|e| e.to_string())?;
+            let names: Vec<String> = bars.iter().map(|b| b.0.clone()).collect();
+            chart
+                .configure_mesh()
+                .disable_x_mesh()
+                .x_labels(0)
+                .y_desc("median snapshot size (KiB)")
+                .label_style((FONT, 15))
+                .draw()
+                .map_err(|e| e.to_string())?;
+            name_columns(root, &chart, &names)?;
+            for (i, (p, state, channel)) in bars.iter().enumerate() {
+                let c = colour(p);
+                let (x0, x1) = (i as f64 + 0.2, i as f64 + 0.8);
+                chart
+                    .draw_series(std::iter::once(Rectangle::new(
+                        [(x0, 0.0), (x1, *state)],
+                        c.filled(),
+                    )))
+                    .map_err(|e| e.to_string())?;
+                chart
+                    .draw_series(std::iter::once(Rectangle::new(
+                        [(x0, *state), (x1, state + channel)],
+                        c.mix(0.35).filled(),
+                    )))
+                    .map_err(|e| e.to_string())?;
+            }
+            // A legend for the two shades.
+            chart
+                .draw_series(std::iter::once(Rectangle::new(
+                    [(0.0, 0.0), (0.0, 0.0)],
+                    BLACK.filled(),
+                )))
+                .map_err(|e| e.to_string())?
+                .label("operator state (solid)")
+                .legend(|(x, y)| Rectangle::new([(x, y - 5), (x + 14, y + 5)], BLACK.filled()));
+            chart
+                .draw_series(std::iter::once(Rectangle::new(
+                    [(0.0, 0.0), (0.0, 0.0)],
+                    BLACK.mix(0.35).filled(),
+                )))
+                .map_err(|e| e.to_string())?
+                .label("channel state (light)")
+                .legend(|(x, y)| {
+                    Rectangle::new([(x, y - 5), (x + 14, y + 5)], BLACK.mix(0.35).filled())
+                });
+            chart
+                .configure_series_labels()
+                .label_font((FONT, 15))
+                .background_style(WHITE.mix(0.9))
+                .border_style(BLACK)
+                .position(SeriesLabelPosition::UpperLeft)
+                .draw()
+                .map_err(|e| e.to_string())?;
+            Ok(())
+        }};
+    }
+    render("size", &|r| draw!(r), &|r| draw!(r))
+}
+
+/// Size against duration: one point per completed checkpoint, coloured by protocol.
+pub fn size_vs_duration(runs: &[RunResult], title: &str) -> Result<Chart, String> {
+    let protos = protocols(runs);
+    let points: Vec<(String, f64, f64)> = runs
+        .iter()
+        .flat_map(|r| {
+            completed(r).map(move |c| {
+                (
+                    r.protocol.clone(),
+                    ms(c.duration_ns),
+                    kib(c.state_bytes + c.channel_state_bytes),
+                )
+            })
+        })
+        .collect();
+    let xmax = points.iter().map(|p| p.1).fold(0.0, f64::max) * 1.1 + 1e-6;
+    let ymax = points.iter().map(|p| p.2).fold(0.0, f64::max) * 1.1 + 1e-6;
+    macro_rules! draw {
+        ($root:expr) => {{
+            let root = $root;
+            root.fill(&WHITE).map_err(|e| e.to_string())?;
+            let mut chart = ChartBuilder::on(root)
+                .caption(title, (FONT, 22))
+                .margin(20)
+                .x_label_area_size(50)
+                .y_label_area_size(80)
+                .build_cartesian_2d(0f64..xmax, 0f64..ymax)
+                .map_err(|e| e.to_string())?;
+            chart
+                .configure_mesh()
+                .x_desc("checkpoint duration (ms)")
+                .y_desc("snapshot size (KiB)")
+                .label_style((FONT, 15))
+                .draw()
+                .map_err(|e| e.to_string())?;
+            for p in &protos {
+                let c = colour(p);
+                chart
+                    .draw_series(
+                        points
+                            .iter()
+                            .filter(|q| &q.0 == p)
+                            .map(|q| Circle::new((q.1, q.2), 4, c.filled())),
+                    )
+                    .map_err(|e| e.to_string())?
+                    .label(p.as_str())
+                    .legend(move |(x, y)| Circle::new((x + 7, y), 5, c.filled()));
+            }
+            chart
+                .configure_series_labels()
+                .label_font((FONT, 15))
+                .background_style(WHITE.mix(0.9))
+                .border_style(BLACK)
+                .position(SeriesLabelPosition::UpperRight)
+                .draw()
+                .map_err(|e| e.to_string())?;
+            Ok(())
+        }};
+    }
+    render("size-vs-duration", &|r| draw!(r), &|r| draw!(r))
+}
