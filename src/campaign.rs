@@ -128,3 +128,223 @@ pub fn hunt(mutant: Mutant, scenarios: &[Scenario], n: u32) -> Option<Outcome> {
     }
     None
 }
+
+/// One point of a sweep: the varied values, the protocol and the seed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SweepPoint {
+    /// Position in the full grid (shards keep it, so merged output can be ordered).
+    pub index: usize,
+    /// (field path, value) for each varied field, in `--vary` order.
+    pub vary: Vec<(String, String)>,
+    /// The protocol.
+    pub protocol: ProtocolKind,
+    /// The seed.
+    pub seed: u64,
+}
+
+/// One line of `sweep.jsonl`: a point and what its run measured.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct SweepRow {
+    /// Position in the full grid.
+    pub index: usize,
+    /// (field path, value) for each varied field.
+    pub vary: Vec<(String, String)>,
+    /// Protocol name.
+    pub protocol: String,
+    /// Seed.
+    pub seed: u64,
+    /// Checkpoints completed (the final one excluded).
+    pub checkpoints_completed: u64,
+    /// Median checkpoint duration.
+    pub duration_p50_ns: Option<u64>,
+    /// 99th percentile checkpoint duration.
+    pub duration_p99_ns: Option<u64>,
+    /// Median operator state per checkpoint.
+    pub state_bytes_p50: Option<u64>,
+    /// Median channel state per checkpoint.
+    pub channel_state_bytes_p50: Option<u64>,
+    /// Records per simulated second at the sinks.
+    pub throughput_per_sec: f64,
+    /// The verdict.
+    pub ok: bool,
+    /// The run's trace hash.
+    pub trace_hash: String,
+}
+
+/// Sets the field at a dotted `path` (`checkpointing.interval`, `dataflow.operators[4].cost`)
+/// of a scenario's JSON to `value`: a number or boolean if it reads as one, else a string.
+pub fn set_path(doc: &mut serde_json::Value, path: &str, value: &str) -> Result<(), String> {
+    let mut cur = doc;
+    for part in path.split('.') {
+        let (key, index) = match part.split_once('[') {
+            Some((k, rest)) => {
+                let i: usize = rest
+                    .strip_suffix(']')
+                    .and_then(|n| n.parse().ok())
+                    .ok_or_else(|| {
+                        format!("`{part}` is not a field name with an index such as operators[2]")
+                    })?;
+                (k, Some(i))
+            }
+            None => (part, None),
+        };
+        let obj = cur
+            .as_object_mut()
+            .ok_or_else(|| format!("`{path}`: `{key}` is not inside an object"))?;
+        cur = obj
+            .entry(key.to_string())
+            .or_insert(serde_json::Value::Null);
+        if let Some(i) = index {
+            cur = cur
+                .as_array_mut()
+                .and_then(|a| a.get_mut(i))
+                .ok_or_else(|| format!("`{path}`: `{key}` has no element {i}"))?;
+        }
+    }
+    *cur = serde_json::from_str::<serde_json::Value>(value)
+        .ok()
+        .filter(|v| v.is_number() || v.is_boolean())
+        .unwrap_or_else(|| serde_json::Value::String(value.to_string()));
+    Ok(())
+}
+
+/// The scenario of one sweep point: the base with the point's values set, validated.
+pub fn point_scenario(base: &Scenario, vary: &[(String, String)]) -> Result<Scenario, String> {
+    let mut doc = serde_json::to_value(base).map_err(|e| e.to_string())?;
+    for (path, value) in vary {
+        set_path(&mut doc, path, value)?;
+    }
+    let bytes = serde_json::to_vec(&doc).map_err(|e| e.to_string())?;
+    Scenario::from_json(&bytes, base.name()).map_err(|e| format!("with {}: {e}", describe(vary)))
+}
+
+fn describe(vary: &[(String, String)]) -> String {
+    vary.iter()
+        .map(|(p, v)| format!("{p}={v}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The full grid: the cartesian product of the varied values (the first `--vary` changing
+/// slowest), then protocols, then seeds.
+pub fn sweep_points(
+    base: &Scenario,
+    vary: &[(String, Vec<String>)],
+    protocols: &[ProtocolKind],
+    n: u32,
+) -> Vec<SweepPoint> {
+    let mut combos: Vec<Vec<(String, String)>> = vec![Vec::new()];
+    for (path, values) in vary {
+        combos = combos
+            .into_iter()
+            .flat_map(|c| {
+                values.iter().map(move |v| {
+                    let mut c = c.clone();
+                    c.push((path.clone(), v.clone()));
+                    c
+                })
+            })
+            .collect();
+    }
+    let mut points = Vec::new();
+    for combo in combos {
+        for &p in protocols {
+            for seed in seeds(base.seed, n) {
+                points.push(SweepPoint {
+                    index: points.len(),
+                    vary: combo.clone(),
+                    protocol: p,
+                    seed,
+                });
+            }
+        }
+    }
+    points
+}
+
+/// Runs sweep points in parallel and returns their rows in point order. `progress` is
+/// called once per finished point.
+pub fn run_points(
+    base: &Scenario,
+    points: &[SweepPoint],
+    progress: &(dyn Fn() + Sync),
+) -> Result<Vec<SweepRow>, String> {
+    points
+        .par_iter()
+        .map(|pt| {
+            let s = point_scenario(base, &pt.vary)?;
+            let opts = RunOptions {
+                protocol: pt.protocol,
+                seed: Some(pt.seed),
+                trace: TraceMode::HashOnly,
+                mutant: None,
+            };
+            let r = simulate(&s, &opts, &mut |_, _| {})
+                .map_err(|e| format!("with {}: {e}", describe(&pt.vary)))?;
+            let summary = crate::report::summary::summarise(std::slice::from_ref(&r));
+            let row = &summary[0];
+            progress();
+            Ok(SweepRow {
+                index: pt.index,
+                vary: pt.vary.clone(),
+                protocol: r.protocol.clone(),
+                seed: r.seed,
+                checkpoints_completed: r
+                    .checkpoints
+                    .iter()
+                    .filter(|c| c.status == "completed" && !c.at_end)
+                    .count() as u64,
+                duration_p50_ns: row.duration_p50_ns,
+                duration_p99_ns: row.duration_p99_ns,
+                state_bytes_p50: row.state_bytes_p50,
+                channel_state_bytes_p50: row.channel_state_bytes_p50,
+                throughput_per_sec: row.throughput_per_sec,
+                ok: r.verdict.ok,
+                trace_hash: r.trace_hash.clone(),
+            })
+        })
+        .collect()
+}
+
+/// `sweep.jsonl`: one row per line, in point order.
+pub fn rows_jsonl(rows: &[SweepRow]) -> String {
+    rows.iter()
+        .map(|r| serde_json::to_string(r).expect("rows serialise") + "\n")
+        .collect()
+}
+
+/// `sweep.csv`: one row per line, the varied fields as columns.
+pub fn rows_csv(rows: &[SweepRow]) -> String {
+    let opt = |v: Option<u64>| v.map_or(String::new(), |x| x.to_string());
+    let vary_names: Vec<String> = rows
+        .first()
+        .map(|r| r.vary.iter().map(|(p, _)| p.clone()).collect())
+        .unwrap_or_default();
+    let mut s = String::from("index,");
+    for n in &vary_names {
+        s.push_str(n);
+        s.push(',');
+    }
+    s.push_str("protocol,seed,checkpoints_completed,duration_p50_ns,duration_p99_ns,state_bytes_p50,channel_state_bytes_p50,throughput_per_sec,ok,trace_hash\n");
+    for r in rows {
+        s.push_str(&format!("{},", r.index));
+        for (_, v) in &r.vary {
+            s.push_str(v);
+            s.push(',');
+        }
+        s.push_str(&format!(
+            "{},{},{},{},{},{},{},{},{},{}\n",
+            r.protocol,
+            r.seed,
+            r.checkpoints_completed,
+            opt(r.duration_p50_ns),
+            opt(r.duration_p99_ns),
+            opt(r.state_bytes_p50),
+            opt(r.channel_state_bytes_p50),
+            r.throughput_per_sec,
+            r.ok,
+            r.trace_hash
+        ));
+    }
+    s
+}

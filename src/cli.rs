@@ -45,6 +45,24 @@ enum Command {
         after_help = "Example:\n  snapsim compare scenarios/backpressure.json --protocols aligned,unaligned --seeds 3 --out results/backpressure"
     )]
     Compare(CompareArgs),
+    /// Vary scenario fields over a grid, under protocols and seeds, in parallel.
+    #[command(
+        after_help = "Examples:\n  snapsim sweep scenarios/backpressure.json --vary 'dataflow.operators[4].cost=5us,10us,20us,40us' --protocols aligned,unaligned --seeds 3 --out results/sweep\n  snapsim sweep ... --shard 0/2 --out part0   # then: snapsim merge part0 part1 --out results/sweep"
+    )]
+    Sweep(SweepArgs),
+    /// Join sharded sweep outputs into one, identical to an unsharded sweep.
+    #[command(after_help = "Example:\n  snapsim merge part0 part1 --out results/sweep")]
+    Merge(MergeArgs),
+    /// Export a run's events for other tools: JSON lines, Perfetto, or ShiViz.
+    #[command(
+        after_help = "Example:\n  snapsim trace scenarios/cl-paper.json --format perfetto --out cl-paper.perfetto.json"
+    )]
+    Trace(TraceArgs),
+    /// Draw a space-time diagram of a run as SVG.
+    #[command(
+        after_help = "Example:\n  snapsim diagram scenarios/cl-paper.json --out results/cl-paper-diagram.svg\n  snapsim diagram scenarios/quickstart.json --from 200ms --until 203ms --out q.svg"
+    )]
+    Diagram(DiagramArgs),
     /// Verify runs over many seeds, or show that every mutant is caught.
     #[command(
         after_help = "Examples:\n  snapsim check scenarios/failures.json --seeds 50\n  snapsim check scenarios/*.json --mutants\n  snapsim check --mutants --list"
@@ -117,6 +135,473 @@ fn parse_failure(s: &str) -> Result<FailureSpec, String> {
 }
 
 #[derive(Args)]
+struct SweepArgs {
+    /// The scenario file.
+    scenario: PathBuf,
+    /// A field and its values: PATH=V1,V2,... (repeatable; several make a grid).
+    #[arg(long = "vary", required = true, value_parser = parse_vary)]
+    vary: Vec<(String, Vec<String>)>,
+    /// Protocols (comma separated); default: every protocol that applies.
+    #[arg(long, value_delimiter = ',', value_parser = parse_protocol)]
+    protocols: Vec<Choice>,
+    /// Seeds per point (seeds 0..N of the scenario's seed stream).
+    #[arg(long, default_value_t = 3)]
+    seeds: u32,
+    /// Worker threads; default: all cores. Results do not depend on it.
+    #[arg(long)]
+    jobs: Option<usize>,
+    /// Run only slice I of N (0-based), for array jobs; join the slices with `snapsim merge`.
+    #[arg(long, value_parser = parse_shard)]
+    shard: Option<(usize, usize)>,
+    /// Output directory.
+    #[arg(long, default_value = "results")]
+    out: PathBuf,
+}
+
+#[derive(Args)]
+struct MergeArgs {
+    /// Directories written by `snapsim sweep --shard`.
+    #[arg(required = true)]
+    dirs: Vec<PathBuf>,
+    /// Output directory.
+    #[arg(long, default_value = "results")]
+    out: PathBuf,
+}
+
+fn parse_vary(s: &str) -> Result<(String, Vec<String>), String> {
+    let (path, values) = s.split_once('=').ok_or_else(|| {
+        format!("`{s}`: write PATH=V1,V2,..., such as checkpointing.interval=50ms,100ms")
+    })?;
+    let values: Vec<String> = values
+        .split(',')
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .map(String::from)
+        .collect();
+    if path.is_empty() || values.is_empty() {
+        return Err(format!("`{s}`: needs a field path and at least one value"));
+    }
+    Ok((path.to_string(), values))
+}
+
+fn parse_shard(s: &str) -> Result<(usize, usize), String> {
+    let bad = || format!("`{s}`: write I/N with 0 <= I < N, such as 0/4");
+    let (i, n) = s.split_once('/').ok_or_else(bad)?;
+    let (i, n): (usize, usize) = (i.parse().map_err(|_| bad())?, n.parse().map_err(|_| bad())?);
+    if n == 0 || i >= n {
+        return Err(bad());
+    }
+    Ok((i, n))
+}
+
+/// What a sweep was: written beside its rows so that shards can be merged.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+struct SweepMeta {
+    scenario: String,
+    vary: Vec<(String, Vec<String>)>,
+    protocols: Vec<String>,
+    seeds: u32,
+    points: usize,
+    /// Present only in a shard's output.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    shard: Option<(usize, usize)>,
+}
+
+/// Writes a complete sweep: meta, JSONL, CSV and the charts against the first varied field.
+fn write_sweep(
+    meta: &SweepMeta,
+    rows: &[campaign::SweepRow],
+    out: &Path,
+) -> Result<Vec<String>, Failure> {
+    write_atomic(
+        &out.join("sweep.meta.json"),
+        (serde_json::to_string_pretty(meta).expect("meta serialises") + "\n").as_bytes(),
+    )
+    .map_err(Failure::Io)?;
+    write_atomic(
+        &out.join("sweep.jsonl"),
+        campaign::rows_jsonl(rows).as_bytes(),
+    )
+    .map_err(Failure::Io)?;
+    write_atomic(&out.join("sweep.csv"), campaign::rows_csv(rows).as_bytes())
+        .map_err(Failure::Io)?;
+    let (path, values) = &meta.vary[0];
+    // One line per protocol and value of the other varied fields.
+    let mut keys: Vec<String> = Vec::new();
+    for r in rows {
+        let mut k = r.protocol.clone();
+        for (p, v) in r.vary.iter().skip(1) {
+            k.push_str(&format!(" {p}={v}"));
+        }
+        if !keys.contains(&k) {
+            keys.push(k);
+        }
+    }
+    let series = |metric: &dyn Fn(&campaign::SweepRow) -> Option<f64>| -> Vec<snapsim::report::charts::Series> {
+        keys.iter()
+            .map(|k| snapsim::report::charts::Series {
+                name: k.clone(),
+                samples: values
+                    .iter()
+                    .map(|v| {
+                        rows.iter()
+                            .filter(|r| &r.vary[0].1 == v)
+                            .filter(|r| {
+                                let mut kk = r.protocol.clone();
+                                for (p, v) in r.vary.iter().skip(1) {
+                                    kk.push_str(&format!(" {p}={v}"));
+                                }
+                                &kk == k
+                            })
+                            .filter_map(metric)
+                            .collect()
+                    })
+                    .collect(),
+            })
+            .collect()
+    };
+    let charts = [
+        snapsim::report::charts::lines(
+            "sweep-duration",
+            &format!(
+                "{}: median checkpoint duration against {path}",
+                meta.scenario
+            ),
+            path,
+            "checkpoint duration (ms)",
+            values,
+            &series(&|r| r.duration_p50_ns.map(|d| d as f64 / 1e6)),
+        ),
+        snapsim::report::charts::lines(
+            "sweep-size",
+            &format!("{}: median snapshot size against {path}", meta.scenario),
+            path,
+            "operator + channel state (KiB)",
+            values,
+            &series(&|r| match (r.state_bytes_p50, r.channel_state_bytes_p50) {
+                (Some(a), Some(b)) => Some((a + b) as f64 / 1024.0),
+                _ => None,
+            }),
+        ),
+    ];
+    let mut written = Vec::new();
+    for chart in charts {
+        let chart = chart.map_err(|e| Failure::Io(anyhow::anyhow!("drawing a chart: {e}")))?;
+        let stem = out.join(&chart.name);
+        write_atomic(&stem.with_extension("svg"), chart.svg.as_bytes()).map_err(Failure::Io)?;
+        write_atomic(&stem.with_extension("png"), &chart.png).map_err(Failure::Io)?;
+        written.push(stem.with_extension("svg").display().to_string());
+    }
+    Ok(written)
+}
+
+fn sweep(args: SweepArgs) -> Result<(), Failure> {
+    let scenario = load(&args.scenario)?;
+    let protocols: Vec<ProtocolKind> = if args.protocols.is_empty() {
+        campaign::applicable(&scenario)
+    } else {
+        args.protocols.iter().map(|c| c.protocol).collect()
+    };
+    let points = campaign::sweep_points(&scenario, &args.vary, &protocols, args.seeds);
+    // Every point's scenario must be valid before anything runs.
+    let mut checked = std::collections::BTreeSet::new();
+    for pt in &points {
+        if checked.insert(pt.vary.clone()) {
+            campaign::point_scenario(&scenario, &pt.vary).map_err(|e| {
+                Failure::BadInput(format!("{}: --vary {e}", args.scenario.display()))
+            })?;
+        }
+    }
+    let total = points.len();
+    let mine: Vec<campaign::SweepPoint> = match args.shard {
+        Some((i, n)) => points.into_iter().filter(|p| p.index % n == i).collect(),
+        None => points,
+    };
+    let bar = if std::io::stderr().is_terminal() {
+        let b = ProgressBar::new(mine.len() as u64);
+        b.set_style(
+            ProgressStyle::with_template(
+                "{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} runs (eta {eta})",
+            )
+            .expect("valid template"),
+        );
+        Some(b)
+    } else {
+        None
+    };
+    let tick = || {
+        if let Some(b) = &bar {
+            b.inc(1);
+        }
+    };
+    let run = || campaign::run_points(&scenario, &mine, &tick);
+    let rows = match args.jobs {
+        Some(j) => rayon::ThreadPoolBuilder::new()
+            .num_threads(j.max(1))
+            .build()
+            .map_err(|e| Failure::Io(anyhow::anyhow!("starting {j} threads: {e}")))?
+            .install(run),
+        None => run(),
+    }
+    .map_err(|e| Failure::BadInput(format!("{}: {e}", args.scenario.display())))?;
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    let meta = SweepMeta {
+        scenario: scenario.name().to_string(),
+        vary: args.vary.clone(),
+        protocols: protocols.iter().map(|p| p.name().to_string()).collect(),
+        seeds: args.seeds,
+        points: total,
+        shard: args.shard,
+    };
+    if let Some((shard_i, shard_n)) = args.shard {
+        write_atomic(
+            &args.out.join("sweep.meta.json"),
+            (serde_json::to_string_pretty(&meta).expect("meta serialises") + "\n").as_bytes(),
+        )
+        .map_err(Failure::Io)?;
+        write_atomic(
+            &args.out.join("sweep.jsonl"),
+            campaign::rows_jsonl(&rows).as_bytes(),
+        )
+        .map_err(Failure::Io)?;
+        println!(
+            "shard {}/{}: {} of {} runs written to {}; join the shards with `snapsim merge`",
+            shard_i,
+            shard_n,
+            rows.len(),
+            total,
+            args.out.display()
+        );
+    } else {
+        let written = write_sweep(&meta, &rows, &args.out)?;
+        println!(
+            "{} runs written to {} (sweep.jsonl, sweep.csv, charts {})",
+            rows.len(),
+            args.out.display(),
+            written.join(", ")
+        );
+    }
+    let bad = rows.iter().filter(|r| !r.ok).count();
+    if bad == 0 {
+        Ok(())
+    } else {
+        println!("{bad} runs with violations; see sweep.csv (column ok)");
+        Err(Failure::Violation)
+    }
+}
+
+fn merge(args: MergeArgs) -> Result<(), Failure> {
+    let mut meta: Option<SweepMeta> = None;
+    let mut rows: Vec<campaign::SweepRow> = Vec::new();
+    for dir in &args.dirs {
+        let read = |name: &str| {
+            std::fs::read_to_string(dir.join(name)).map_err(|e| {
+                Failure::BadInput(format!("{}: cannot read: {e}", dir.join(name).display()))
+            })
+        };
+        let m: SweepMeta = serde_json::from_str(&read("sweep.meta.json")?).map_err(|e| {
+            Failure::BadInput(format!("{}: {e}", dir.join("sweep.meta.json").display()))
+        })?;
+        let mut plain = m.clone();
+        plain.shard = None;
+        match &meta {
+            None => meta = Some(plain),
+            Some(first) if *first != plain => {
+                return Err(Failure::BadInput(format!(
+                    "{}: a shard of a different sweep",
+                    dir.display()
+                )))
+            }
+            _ => {}
+        }
+        for (i, line) in read("sweep.jsonl")?.lines().enumerate() {
+            let row: campaign::SweepRow = serde_json::from_str(line).map_err(|e| {
+                Failure::BadInput(format!(
+                    "{}: line {}: {e}",
+                    dir.join("sweep.jsonl").display(),
+                    i + 1
+                ))
+            })?;
+            rows.push(row);
+        }
+    }
+    let meta = meta.expect("at least one directory");
+    rows.sort_by_key(|r| r.index);
+    rows.dedup_by_key(|r| r.index);
+    if rows.len() != meta.points || rows.iter().enumerate().any(|(i, r)| r.index != i) {
+        return Err(Failure::BadInput(format!(
+            "the shards hold {} of the sweep's {} runs; is one missing?",
+            rows.len(),
+            meta.points
+        )));
+    }
+    let written = write_sweep(&meta, &rows, &args.out)?;
+    println!(
+        "{} runs merged into {} (sweep.jsonl, sweep.csv, charts {})",
+        rows.len(),
+        args.out.display(),
+        written.join(", ")
+    );
+    Ok(())
+}
+
+/// Trace export formats.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum Format {
+    /// One JSON object per event.
+    Jsonl,
+    /// Chrome trace-event JSON for Perfetto and chrome://tracing.
+    Perfetto,
+    /// A ShiViz log with vector clocks (the parser regex goes to FILE.regex).
+    Shiviz,
+}
+
+#[derive(Args)]
+struct TraceArgs {
+    /// The scenario file.
+    scenario: PathBuf,
+    /// Protocol (default: the scenario's).
+    #[arg(long, value_parser = parse_protocol)]
+    protocol: Option<Choice>,
+    /// Seed of the run; overrides the scenario's.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Output format.
+    #[arg(long, value_enum)]
+    format: Format,
+    /// Output file.
+    #[arg(long)]
+    out: PathBuf,
+}
+
+#[derive(Args)]
+struct DiagramArgs {
+    /// The scenario file.
+    scenario: PathBuf,
+    /// Protocol (default: the scenario's).
+    #[arg(long, value_parser = parse_protocol)]
+    protocol: Option<Choice>,
+    /// Seed of the run; overrides the scenario's.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Start of the time window, such as 200ms (default: the start).
+    #[arg(long, value_parser = parse_time)]
+    from: Option<u64>,
+    /// End of the time window (default: the end of the run).
+    #[arg(long, value_parser = parse_time)]
+    until: Option<u64>,
+    /// Output SVG file.
+    #[arg(long)]
+    out: PathBuf,
+}
+
+fn parse_time(s: &str) -> Result<u64, String> {
+    s.parse::<snapsim::scenario::Duration>().map(|d| d.ns())
+}
+
+/// Runs a scenario with its full trace kept, for exports and diagrams.
+fn traced_run(
+    path: &Path,
+    protocol: Option<Choice>,
+    seed: Option<u64>,
+) -> Result<
+    (
+        Scenario,
+        snapsim::report::RunResult,
+        snapsim::sim::RunOutput,
+    ),
+    Failure,
+> {
+    let scenario = load(path)?;
+    let choice = match protocol {
+        Some(c) => c,
+        None => Choice {
+            protocol: scenario_protocol(&scenario)
+                .map_err(|e| Failure::BadInput(format!("{}: {e}", path.display())))?,
+            mutant: None,
+        },
+    };
+    let opts = RunOptions {
+        protocol: choice.protocol,
+        seed,
+        trace: TraceMode::Full,
+        mutant: choice.mutant,
+    };
+    let (result, out) = snapsim::simulate_full(&scenario, &opts, &mut |_, _| {})
+        .map_err(|e| Failure::BadInput(format!("{}: {e}", path.display())))?;
+    Ok((scenario, result, out))
+}
+
+fn trace(args: TraceArgs) -> Result<(), Failure> {
+    let (scenario, result, out) = traced_run(&args.scenario, args.protocol, args.seed)?;
+    let topo = snapsim::topology::Topology::build(&scenario, result.seed)
+        .map_err(|e| Failure::BadInput(format!("{}: {e}", args.scenario.display())))?;
+    let events = out.trace.events();
+    let text = match args.format {
+        Format::Jsonl => snapsim::report::export::jsonl(events),
+        Format::Perfetto => snapsim::report::export::perfetto(events, &topo),
+        Format::Shiviz => {
+            let (log, regex) = snapsim::report::export::shiviz(events, &topo);
+            let mut regex_file = args.out.clone().into_os_string();
+            regex_file.push(".regex");
+            write_atomic(Path::new(&regex_file), format!("{regex}\n").as_bytes())
+                .map_err(Failure::Io)?;
+            println!(
+                "ShiViz parser regex (also in {}): {regex}",
+                Path::new(&regex_file).display()
+            );
+            log
+        }
+    };
+    write_atomic(&args.out, text.as_bytes()).map_err(Failure::Io)?;
+    println!(
+        "{} events of {} under {} (seed {}) written to {}",
+        group(events.len() as u64),
+        result.scenario,
+        result.protocol,
+        result.seed,
+        args.out.display()
+    );
+    Ok(())
+}
+
+fn diagram(args: DiagramArgs) -> Result<(), Failure> {
+    let (scenario, result, out) = traced_run(&args.scenario, args.protocol, args.seed)?;
+    let topo = snapsim::topology::Topology::build(&scenario, result.seed)
+        .map_err(|e| Failure::BadInput(format!("{}: {e}", args.scenario.display())))?;
+    let from = args.from.unwrap_or(0);
+    let until = args.until.unwrap_or(result.sim_time_ns);
+    if until <= from {
+        return Err(Failure::BadInput(format!(
+            "--until must lie after --from ({} <= {})",
+            fmt_ns(until),
+            fmt_ns(from)
+        )));
+    }
+    let title = format!(
+        "{} under {} (seed {}), {} to {}",
+        result.scenario,
+        result.protocol,
+        result.seed,
+        fmt_ns(from),
+        fmt_ns(until)
+    );
+    let svg = snapsim::report::diagram::svg(
+        out.trace.events(),
+        &topo,
+        &out.snapshots,
+        (from, until),
+        &title,
+        Some(&out.labels),
+    );
+    write_atomic(&args.out, svg.as_bytes()).map_err(Failure::Io)?;
+    println!("space-time diagram written to {}", args.out.display());
+    Ok(())
+}
+
+#[derive(Args)]
 struct CompareArgs {
     /// The scenario file.
     scenario: PathBuf,
@@ -181,6 +666,10 @@ pub fn main() -> i32 {
         Command::Validate(args) => validate(args),
         Command::Check(args) => check(args),
         Command::Compare(args) => compare(args),
+        Command::Trace(args) => trace(args),
+        Command::Sweep(args) => sweep(args),
+        Command::Merge(args) => merge(args),
+        Command::Diagram(args) => diagram(args),
         Command::Schema => {
             print!("{}", Scenario::json_schema());
             Ok(())

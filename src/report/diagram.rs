@@ -411,6 +411,17 @@ impl Axis {
         }
     }
 
+    /// `t` in the axis unit with up to three decimals, trailing zeros dropped.
+    fn precise(&self, t: Time) -> String {
+        let whole = t / self.unit;
+        let frac = u128::from(t % self.unit) * 1000 / u128::from(self.unit);
+        if frac == 0 {
+            return whole.to_string();
+        }
+        let digits = format!("{frac:03}");
+        format!("{whole}.{}", digits.trim_end_matches('0'))
+    }
+
     fn format(&self, t: Time) -> String {
         let whole = t / self.unit;
         if self.decimals == 0 {
@@ -476,7 +487,8 @@ pub fn svg(
     title: &str,
     labels: Option<&Labels>,
 ) -> String {
-    let (t0, t1) = (window.0, window.1.max(window.0 + 1));
+    let t0 = window.0.min(Time::MAX - 1);
+    let t1 = window.1.max(t0 + 1);
     let x = extract(events, topo, snapshots, (t0, t1));
 
     // The cap: every control message, the first data messages.
@@ -611,22 +623,26 @@ pub fn svg(
     let axis_y = plot_bottom + 4.0;
     let mut notes: Vec<String> = Vec::new();
     if total_data > MAX_DATA {
+        let control = msgs.len() - drawn_data;
         notes.push(format!(
-            "Too many messages to draw: showing the first {} of {} data messages in the window, \
-             and all {} control messages.",
+            "Too many messages to draw: showing the first {} of {} data messages in the window{}.",
             thousands(MAX_DATA),
             thousands(total_data),
-            thousands(msgs.len() - drawn_data),
+            match control {
+                0 => String::new(),
+                1 => ", and the one control message".to_string(),
+                c => format!(", and all {} control messages", thousands(c)),
+            },
         ));
     }
     let notes_top = axis_y + 56.0;
     let height = notes_top + notes.len() as f64 * 18.0 + 12.0;
 
     let mut s = String::with_capacity(4096 + msgs.len() * 80);
-    let _ = write!(
+    let _ = writeln!(
         s,
         "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" \
-         viewBox=\"0 0 {w} {h}\" font-family=\"DejaVu Sans, Helvetica, Arial, sans-serif\">\n",
+         viewBox=\"0 0 {w} {h}\" font-family=\"DejaVu Sans, Helvetica, Arial, sans-serif\">",
         w = n(width),
         h = n(height),
     );
@@ -682,8 +698,8 @@ pub fn svg(
         "<text x=\"{}\" y=\"52\" font-size=\"12\" fill=\"#757575\">window {} – {} {} · {} \
          task{} · {} message{}</text>",
         n(left),
-        axis.format(t0),
-        axis.format(t1),
+        axis.precise(t0),
+        axis.precise(t1),
         axis.unit_name,
         tasks,
         if tasks == 1 { "" } else { "s" },
@@ -804,16 +820,13 @@ pub fn svg(
             n(geo.x0 + PLOT_W),
         );
     }
-    // Messages: data first, then control, then recorded ones on top.
+    // Messages: data first, then recorded channel state, then control messages on top.
     let point = |m: &Msg| {
         let (ys, yd) = (lanes_top + lane_y(m.src), lanes_top + lane_y(m.dst));
         let (xa, xb) = (geo.x(m.from), geo.x(m.to));
-        let yb = match m.fate {
-            Fate::Received => yd,
-            // Where it was when it was lost or the trace ended: half-way, as far as we know.
-            Fate::Lost | Fate::InFlight => ys + (yd - ys) * 0.5,
-        };
-        (xa, ys, xb, yb)
+        // A message never received ends where its receiver was when it was lost or the trace
+        // ended.
+        (xa, ys, xb, yd)
     };
     // Lines a label should keep clear of, and the labels still to place.
     let mut segments: Vec<(f64, f64, f64, f64)> = Vec::new();
@@ -821,11 +834,11 @@ pub fn svg(
     for pass in 0..3 {
         for m in &msgs {
             let layer = if m.recorded.is_some() {
-                2
+                1
             } else if m.class == Class::Data {
                 0
             } else {
-                1
+                2
             };
             if layer != pass {
                 continue;
@@ -836,12 +849,17 @@ pub fn svg(
                 let _ = writeln!(
                     s,
                     "<path class=\"rec\" d=\"M{},{}L{},{}\" fill=\"none\" stroke=\"{RECORDED_C}\" \
-                     stroke-width=\"2.6\" stroke-dasharray=\"8 4\"{}/>",
+                     {}{}/>",
                     n(xa),
                     n(ya),
                     n(xb),
                     n(yb),
-                    if ended {
+                    if heads {
+                        "stroke-width=\"2.6\" stroke-dasharray=\"8 4\""
+                    } else {
+                        "stroke-width=\"1\" stroke-opacity=\"0.7\""
+                    },
+                    if ended && heads {
                         " marker-end=\"url(#h-rec)\""
                     } else {
                         ""
@@ -1491,6 +1509,77 @@ mod tests {
     }
 
     #[test]
+    fn a_crash_and_its_recovery_under_unaligned_checkpoints() {
+        let out = run("failures", ProtocolKind::Unaligned);
+        let topo = Topology::build(&scenario("failures"), 1).unwrap();
+        let events = out.trace.events();
+        let crash = events
+            .iter()
+            .find_map(|e| match *e {
+                TraceEvent::Crash { t } => Some(t),
+                _ => None,
+            })
+            .expect("the scenario crashes");
+        let recover = events
+            .iter()
+            .find_map(|e| match *e {
+                TraceEvent::Recover { t, .. } => Some(t),
+                _ => None,
+            })
+            .expect("and recovers");
+        let doc = svg(
+            events,
+            &topo,
+            &out.snapshots,
+            (crash - 2 * MS, recover + 3 * MS),
+            "failures, unaligned: a crash",
+            None,
+        );
+        check_well_formed(&doc).unwrap();
+        assert_eq!(doc.matches("class=\"crash\"").count(), 1);
+        assert!(doc.contains("crash until recovery"));
+        // A completed unaligned checkpoint records in-flight data as channel state.
+        let snap = out
+            .snapshots
+            .iter()
+            .find(|g| g.tasks.iter().any(|l| l.channel_state_bytes() > 0))
+            .expect("some channel state");
+        let (lo, hi) = snap.tasks.iter().fold((Time::MAX, 0), |(lo, hi), l| {
+            (lo.min(l.taken_at), hi.max(l.taken_at))
+        });
+        let doc2 = svg(
+            events,
+            &topo,
+            &out.snapshots,
+            (lo.saturating_sub(MS), hi + MS),
+            "failures, unaligned: a checkpoint",
+            None,
+        );
+        check_well_formed(&doc2).unwrap();
+        assert!(
+            doc2.contains("class=\"rec\""),
+            "recorded channel state is highlighted"
+        );
+        assert!(doc2.contains("class=\"cut\""));
+        let dir = std::env::temp_dir().join("snapsim-diagram");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("failures-crash.svg"), &doc).unwrap();
+        // After the recovery, the restored channel state is delivered again.
+        let doc3 = svg(
+            events,
+            &topo,
+            &out.snapshots,
+            (recover - MS / 2, recover + 3 * MS / 2),
+            "failures, unaligned: the recovery",
+            None,
+        );
+        check_well_formed(&doc3).unwrap();
+        assert!(doc3.contains("replayed after recovery"));
+        std::fs::write(dir.join("failures-recovery.svg"), &doc3).unwrap();
+        std::fs::write(dir.join("failures-checkpoint.svg"), &doc2).unwrap();
+    }
+
+    #[test]
     fn too_many_messages_are_capped_with_a_note() {
         let topo = Topology::build(&scenario("cl-paper"), 0).unwrap();
         let mut events = Vec::new();
@@ -1584,6 +1673,8 @@ mod tests {
         let a = Axis::new(5 * MS);
         assert_eq!((a.unit_name, a.step, a.decimals), ("ms", MS, 0));
         assert_eq!(Axis::new(4 * MS).format(2_500_000), "2.5");
+        assert_eq!(Axis::new(25 * MS).precise(560_312_345), "560.312");
+        assert_eq!(Axis::new(25 * MS).precise(22 * MS), "22");
         let a = Axis::new(800 * US);
         assert_eq!((a.unit_name, a.step), ("µs", 100 * US));
         assert_eq!(thousands(1_234_567), "1,234,567");

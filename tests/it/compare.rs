@@ -105,3 +105,129 @@ fn summaries_leave_out_the_final_checkpoint() {
         "periodic checkpoints take longer than the final one"
     );
 }
+
+fn read_dir_sorted(dir: &std::path::Path) -> Vec<(String, Vec<u8>)> {
+    let mut v: Vec<(String, Vec<u8>)> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            (
+                e.file_name().to_string_lossy().into_owned(),
+                std::fs::read(e.path()).unwrap(),
+            )
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+/// A sweep's output does not depend on the thread count or on being run in shards.
+#[test]
+fn sweep_output_is_the_same_on_one_thread_two_threads_and_two_merged_shards() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = |n: &str| dir.path().join(n).to_str().unwrap().to_string();
+    let base = [
+        "sweep",
+        "scenarios/quickstart.json",
+        "--vary",
+        "checkpointing.interval=100ms,300ms",
+        "--protocols",
+        "aligned,unaligned",
+        "--seeds",
+        "2",
+    ];
+    let run = |extra: &[&str]| {
+        let mut args: Vec<&str> = base.to_vec();
+        args.extend_from_slice(extra);
+        let o = snapsim(&args);
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    };
+    let (j1, j2, s0, s1, merged) = (d("j1"), d("j2"), d("s0"), d("s1"), d("merged"));
+    run(&["--jobs", "1", "--out", &j1]);
+    run(&["--jobs", "2", "--out", &j2]);
+    run(&["--shard", "0/2", "--out", &s0]);
+    run(&["--shard", "1/2", "--out", &s1]);
+    let o = snapsim(&["merge", &s0, &s1, "--out", &merged]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let reference = read_dir_sorted(dir.path().join("j1").as_path());
+    assert_eq!(
+        reference.len(),
+        7,
+        "meta, jsonl, csv and two charts in two formats"
+    );
+    assert_eq!(read_dir_sorted(dir.path().join("j2").as_path()), reference);
+    assert_eq!(
+        read_dir_sorted(dir.path().join("merged").as_path()),
+        reference
+    );
+    let csv = std::fs::read_to_string(dir.path().join("j1/sweep.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 1 + 2 * 2 * 2);
+    // A missing shard is reported, not papered over.
+    let o = snapsim(&["merge", &s0, "--out", &d("partial")]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("one missing"));
+}
+
+#[test]
+fn trace_exports_and_the_paper_diagram_are_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = |n: &str| dir.path().join(n).to_str().unwrap().to_string();
+    for (format, file) in [
+        ("jsonl", "t.jsonl"),
+        ("perfetto", "t.json"),
+        ("shiviz", "t.log"),
+    ] {
+        let o = snapsim(&[
+            "trace",
+            "scenarios/cl-paper.json",
+            "--format",
+            format,
+            "--out",
+            &p(file),
+        ]);
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+    let perfetto: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(p("t.json")).unwrap()).unwrap();
+    assert!(perfetto["traceEvents"]
+        .as_array()
+        .is_some_and(|a| !a.is_empty()));
+    assert!(std::fs::read_to_string(p("t.log.regex"))
+        .unwrap()
+        .contains("(?<host>"));
+    let o = snapsim(&["diagram", "scenarios/cl-paper.json", "--out", &p("d.svg")]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let svg = std::fs::read_to_string(p("d.svg")).unwrap();
+    assert!(svg.contains("M&apos;") || svg.contains("M'"));
+    let o = snapsim(&[
+        "diagram",
+        "scenarios/cl-paper.json",
+        "--from",
+        "5ms",
+        "--until",
+        "1ms",
+        "--out",
+        &p("x.svg"),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+}
