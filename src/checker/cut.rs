@@ -118,6 +118,24 @@ impl CutTracker {
                         .into_iter()
                         .filter(|&s| s < sent && log.is_data(restored_epoch, s))
                         .collect();
+                    // Numbers below `sent` keep what they were in the restored epoch. Control
+                    // messages among them are never delivered again (only data is restored), so
+                    // they count as received: nothing will fill those gaps.
+                    let inherited: Vec<u64> = log
+                        .control
+                        .iter()
+                        .filter(|&&(e, s)| e == restored_epoch && s < sent)
+                        .map(|&(_, s)| s)
+                        .collect();
+                    for s in inherited {
+                        log.control.push((self.epoch, s));
+                        if s >= log.received_upto {
+                            log.received_extra.insert(s);
+                        }
+                    }
+                    while log.received_extra.remove(&log.received_upto) {
+                        log.received_upto += 1;
+                    }
                 }
             }
             TraceEvent::LocalSnapshot { task, id, .. } => {

@@ -8,7 +8,7 @@
 
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
-use proptest::test_runner::{Config, FileFailurePersistence, TestCaseError, TestRunner};
+use proptest::test_runner::{Config, FileFailurePersistence, RngSeed, TestCaseError, TestRunner};
 use serde_json::{json, Value};
 
 use snapsim::engine::TraceMode;
@@ -18,14 +18,20 @@ use snapsim::report::RunResult;
 use snapsim::scenario::Scenario;
 use snapsim::{simulate, RunOptions};
 
+/// `cases` generated cases from a fixed seed, so that CI sees the same cases every time.
+/// `PROPTEST_CASES` and `PROPTEST_RNG_SEED` override both, to explore further.
 fn config(cases: u32) -> Config {
-    Config {
-        cases,
-        failure_persistence: Some(Box::new(FileFailurePersistence::Direct(
-            "proptest-regressions/properties.txt",
-        ))),
-        ..Config::default()
+    let mut c = Config::default();
+    if std::env::var_os("PROPTEST_CASES").is_none() {
+        c.cases = cases;
     }
+    if matches!(c.rng_seed, RngSeed::Random) {
+        c.rng_seed = RngSeed::Fixed(0x2026_1122);
+    }
+    c.failure_persistence = Some(Box::new(FileFailurePersistence::Direct(
+        "proptest-regressions/properties.txt",
+    )));
+    c
 }
 
 /// A failure in a generated job.
