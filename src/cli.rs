@@ -1051,6 +1051,46 @@ fn compare(args: CompareArgs) -> Result<(), Failure> {
             &format!("{name}: size against duration, one point per checkpoint"),
         ),
     ];
+    // A timeline per protocol, from its first seed.
+    let mut charts: Vec<Result<snapsim::report::charts::Chart, String>> =
+        charts.into_iter().collect();
+    for row in &rows {
+        let Some(r) = results.iter().find(|r| r.protocol == row.protocol) else {
+            continue;
+        };
+        let tl = &r.metrics.timeline;
+        let bucket_ms = tl.bucket_ns as f64 / 1e6;
+        let data = snapsim::report::charts::TimelineData {
+            bucket_ms,
+            throughput: tl
+                .records_out
+                .iter()
+                .map(|&n| n as f64 / (tl.bucket_ns as f64 / 1e9))
+                .collect(),
+            backpressured: tl.backpressured_tasks.clone(),
+            checkpoints: r
+                .checkpoints
+                .iter()
+                .map(|c| {
+                    (
+                        c.trigger_ns as f64 / 1e6,
+                        c.end_ns as f64 / 1e6,
+                        c.status == "completed",
+                    )
+                })
+                .collect(),
+            crashes: r.failures.iter().map(|f| f.at_ns as f64 / 1e6).collect(),
+        };
+        charts.push(snapsim::report::charts::timeline(
+            &format!("timeline-{}", r.protocol),
+            &format!(
+                "{name} under {} (seed {}): throughput and back-pressure over time",
+                r.protocol, r.seed
+            ),
+            &r.protocol,
+            &data,
+        ));
+    }
     let mut written = Vec::new();
     for chart in charts {
         let chart = chart.map_err(|e| Failure::Io(anyhow::anyhow!("drawing a chart: {e}")))?;

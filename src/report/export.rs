@@ -173,6 +173,10 @@ impl InFlight {
 /// - instant events for local snapshots (`snapshot N`), ends of input, sink pre-commits and
 ///   commits and state changes on the task's track, and global instants for crashes and
 ///   recoveries;
+/// - complete slices (`X`, `processing`) for the time a task was busy with records (a record's
+///   processing ends at its receive and took the task's cost; back-to-back records merge), and
+///   (`aligning N`) from a multi-input task's first barrier or marker of checkpoint N to its
+///   snapshot N;
 /// - complete slices (`X`, `back-pressured`) for the time a task was stopped by a full output
 ///   queue;
 /// - async spans (`b`/`e`, category `checkpoint`, id = checkpoint id) from the first initiation
@@ -227,6 +231,35 @@ pub fn perfetto(events: &[TraceEvent], topo: &Topology) -> String {
     let mut epoch: u32 = 0;
     let mut last_t: Time = 0;
 
+    // Busy periods: a record's processing ends at its Receive (or SourceEmit) and took the
+    // task's cost; back-to-back records merge into one slice, which keeps the file small.
+    let mut busy: Vec<Option<(Time, Time, u64)>> = vec![None; n];
+    let busy_slice = |task: usize, (from, to, records): (Time, Time, u64)| {
+        json!({"ph": "X", "name": "processing", "cat": "task", "ts": us(from),
+               "dur": us(to - from), "pid": 1, "tid": task, "args": {"records": records}})
+    };
+    let mut work = |task: usize, t: Time, out: &mut ChromeEvents| {
+        let cost = topo.tasks.get(task).map_or(0, |s| s.cost);
+        if cost == 0 {
+            return;
+        }
+        let start = t.saturating_sub(cost);
+        match &mut busy[task] {
+            Some((_, end, k)) if start <= *end => {
+                *end = t;
+                *k += 1;
+            }
+            slot => {
+                if let Some(done) = slot.take() {
+                    out.push(done.0, busy_slice(task, done));
+                }
+                *slot = Some((start, t, 1));
+            }
+        }
+    };
+    // Alignment: from a task's first barrier or marker of a checkpoint to its snapshot.
+    let mut aligning: BTreeMap<(usize, u64), Time> = BTreeMap::new();
+
     let back_pressure_slice = |task: usize, from: Time, to: Time| {
         json!({"ph": "X", "name": "back-pressured", "cat": "backpressure", "ts": us(from),
                "dur": us(to - from), "pid": 1, "tid": task})
@@ -278,7 +311,14 @@ pub fn perfetto(events: &[TraceEvent], topo: &Topology) -> String {
                 };
                 if kind == MsgKind::Data as u8 {
                     in_flight.add(c.src as usize, t, -1, &mut out);
-                } else if let Some(&id) = flow_of_receive.get(&i) {
+                    work(c.dst as usize, t, &mut out);
+                } else if kind == MsgKind::Control as u8 {
+                    let dst = c.dst as usize;
+                    if topo.tasks.get(dst).is_some_and(|s| s.inputs.len() > 1) {
+                        aligning.entry((dst, num)).or_insert(t);
+                    }
+                }
+                if let (false, Some(&id)) = (kind == MsgKind::Data as u8, flow_of_receive.get(&i)) {
                     let what = message_name(kind, tag);
                     let dst = c.dst as usize;
                     out.push(
@@ -308,11 +348,21 @@ pub fn perfetto(events: &[TraceEvent], topo: &Topology) -> String {
             }
             TraceEvent::LocalSnapshot {
                 task, id, bytes, ..
-            } => out.push(
-                t,
-                json!({"ph": "i", "s": "t", "name": format!("snapshot {id}"), "cat": "snapshot",
-                       "ts": us(t), "pid": 1, "tid": task, "args": {"bytes": bytes}}),
-            ),
+            } => {
+                if let Some(from) = aligning.remove(&(task as usize, id)) {
+                    out.push(
+                        from,
+                        json!({"ph": "X", "name": format!("aligning {id}"), "cat": "checkpoint",
+                               "ts": us(from), "dur": us(t - from), "pid": 1, "tid": task}),
+                    );
+                }
+                out.push(
+                    t,
+                    json!({"ph": "i", "s": "t", "name": format!("snapshot {id}"), "cat": "snapshot",
+                           "ts": us(t), "pid": 1, "tid": task, "args": {"bytes": bytes}}),
+                )
+            }
+            TraceEvent::SourceEmit { task, .. } => work(task as usize, t, &mut out),
             TraceEvent::EndOfInput { task, .. } => out.push(
                 t,
                 json!({"ph": "i", "s": "t", "name": "end of input", "cat": "task", "ts": us(t),
@@ -368,7 +418,8 @@ pub fn perfetto(events: &[TraceEvent], topo: &Topology) -> String {
                         out.push(from, back_pressure_slice(task, from, t));
                     }
                 }
-                // In-flight data is lost.
+                // In-flight data and alignments are lost.
+                aligning.clear();
                 for task in 0..n {
                     in_flight.set(task, t, 0, &mut out);
                 }
@@ -397,11 +448,16 @@ pub fn perfetto(events: &[TraceEvent], topo: &Topology) -> String {
                            "args": {"checkpoint": checkpoint}}),
                 );
             }
-            TraceEvent::SourceEmit { .. } | TraceEvent::SinkOutput { .. } => {}
+            TraceEvent::SinkOutput { .. } => {}
         }
     }
 
     // Close what the trace left open.
+    for (task, slot) in busy.into_iter().enumerate() {
+        if let Some(done) = slot {
+            out.push(done.0, busy_slice(task, done));
+        }
+    }
     for (task, since) in bp_since.iter_mut().enumerate() {
         if let Some(from) = since.take() {
             out.push(from, back_pressure_slice(task, from, last_t));
@@ -891,6 +947,20 @@ mod tests {
         let list = check_perfetto(&events, &topo);
         let ph = |p: &str| list.iter().filter(|e| e["ph"] == p).count();
         assert!(ph("b") >= 2, "checkpoint spans");
+        // Busy periods of tasks with a processing cost, and alignments at multi-input tasks.
+        let named = |n: &str| {
+            list.iter()
+                .filter(|e| e["ph"] == "X" && e["name"] == n)
+                .count()
+        };
+        assert!(named("processing") > 0, "processing slices");
+        assert!(
+            list.iter().any(|e| e["ph"] == "X"
+                && e["name"]
+                    .as_str()
+                    .is_some_and(|s| s.starts_with("aligning "))),
+            "alignment slices"
+        );
         assert!(ph("s") > 0, "barrier arrows");
         assert!(ph("C") > 0, "in-flight counters");
         assert!(list

@@ -78,8 +78,21 @@ pub struct Metrics {
     pub control_messages: u64,
     /// Time tasks spent stopped by back-pressure, summed over tasks.
     pub backpressure_ns_total: Time,
+    /// Throughput and back-pressure over time.
+    pub timeline: Timeline,
     /// Per task.
     pub tasks: Vec<TaskMetrics>,
+}
+
+/// A run over time, in buckets of a hundredth of the scenario's duration.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Timeline {
+    /// Width of a bucket.
+    pub bucket_ns: Time,
+    /// Records written by sinks in each bucket.
+    pub records_out: Vec<u64>,
+    /// Average number of back-pressured tasks in each bucket.
+    pub backpressured_tasks: Vec<f64>,
 }
 
 /// Per-task figures.
@@ -157,6 +170,23 @@ impl RunResult {
             data_messages: run.counters.data_messages,
             control_messages: run.counters.control_messages,
             backpressure_ns_total: run.tasks.iter().map(|t| t.backpressure_ns).sum(),
+            timeline: {
+                let c = &run.counters;
+                let n = c.timeline_out.len().max(c.timeline_bp.len());
+                let mut out = c.timeline_out.clone();
+                out.resize(n, 0);
+                let mut bp: Vec<f64> = c
+                    .timeline_bp
+                    .iter()
+                    .map(|&ns| (ns as f64 / c.bucket_ns as f64 * 1000.0).round() / 1000.0)
+                    .collect();
+                bp.resize(n, 0.0);
+                Timeline {
+                    bucket_ns: c.bucket_ns,
+                    records_out: out,
+                    backpressured_tasks: bp,
+                }
+            },
             tasks: run
                 .tasks
                 .iter()

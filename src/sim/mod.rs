@@ -146,6 +146,29 @@ pub struct Counters {
     pub control_messages: u64,
     /// End-to-end latency of every record that reached a sink.
     pub latencies: Vec<Time>,
+    /// Width of a timeline bucket: a hundredth of the scenario's duration.
+    pub bucket_ns: Time,
+    /// Records written by sinks, per bucket.
+    pub timeline_out: Vec<u64>,
+    /// Task-nanoseconds spent back-pressured, per bucket.
+    pub timeline_bp: Vec<u64>,
+}
+
+impl Counters {
+    /// Spreads a back-pressured interval over the timeline buckets it covers.
+    pub fn add_backpressure(&mut self, from: Time, to: Time) {
+        let w = self.bucket_ns.max(1);
+        let mut t = from;
+        while t < to {
+            let b = (t / w) as usize;
+            let end = ((b as Time + 1) * w).min(to);
+            if self.timeline_bp.len() <= b {
+                self.timeline_bp.resize(b + 1, 0);
+            }
+            self.timeline_bp[b] += end - t;
+            t = end;
+        }
+    }
 }
 
 struct ScriptStepRt {
@@ -400,7 +423,10 @@ impl Simulation {
             start_queue: VecDeque::new(),
             out_buf: Vec::new(),
             cmd_buf: Vec::new(),
-            counters: Counters::default(),
+            counters: Counters {
+                bucket_ns: (limit / 100).max(1),
+                ..Counters::default()
+            },
             limit,
             transfer_mean,
             initial_total,
@@ -553,6 +579,8 @@ impl Simulation {
             if t.full_outputs == 0 && t.out_blocked {
                 t.out_blocked = false;
                 t.backpressure_ns += self.sched.now() - t.blocked_since;
+                let since = t.blocked_since;
+                self.counters.add_backpressure(since, self.sched.now());
                 self.trace.record(TraceEvent::BackPressure {
                     t: self.sched.now(),
                     task: src,
@@ -1321,6 +1349,11 @@ impl Simulation {
         if reached_sink {
             self.counters.sink_records += 1;
             self.counters.latencies.push(now - msg.created_at);
+            let b = (now / self.counters.bucket_ns) as usize;
+            if self.counters.timeline_out.len() <= b {
+                self.counters.timeline_out.resize(b + 1, 0);
+            }
+            self.counters.timeline_out[b] += 1;
             self.trace.record(TraceEvent::SinkOutput {
                 t: now,
                 task,

@@ -72,6 +72,12 @@ impl Simulation {
             }
         }
         let now = self.sched.now();
+        for t in 0..self.tasks.len() {
+            if self.tasks[t].out_blocked {
+                let since = self.tasks[t].blocked_since;
+                self.counters.add_backpressure(since, now);
+            }
+        }
         // Checkpoints still in flight when the job ends never complete.
         for id in self.coord.pending_ids() {
             self.coord
