@@ -105,7 +105,7 @@ impl ChromeEvents {
     }
 }
 
-/// Per-task "messages in flight" counters, written at most once per task and microsecond.
+/// Per-task "data bytes in flight" counters, written at most once per task and microsecond.
 struct InFlight {
     value: Vec<i64>,
     /// The latest value not yet written, with the time it was set.
@@ -125,7 +125,7 @@ impl InFlight {
             names: topo
                 .tasks
                 .iter()
-                .map(|t| format!("in flight: {}", t.name))
+                .map(|t| format!("in-flight bytes: {}", t.name))
                 .collect(),
         }
     }
@@ -136,7 +136,7 @@ impl InFlight {
             out.push(
                 t,
                 json!({"ph": "C", "name": self.names[task], "ts": us(t), "pid": 1, "tid": task,
-                       "args": {"messages": v}}),
+                       "args": {"bytes": v}}),
             );
         }
     }
@@ -181,7 +181,7 @@ impl InFlight {
 ///   queue;
 /// - async spans (`b`/`e`, category `checkpoint`, id = checkpoint id) from the first initiation
 ///   of a checkpoint to its end, with `args.completed`;
-/// - per-task counters (`in flight: TASK`) of data messages sent on the task's output channels
+/// - per-task counters (`in-flight bytes: TASK`) of data bytes sent on the task's output channels
 ///   and not yet received, at most one per task and microsecond;
 /// - flow arrows (`s`/`f`, category `control`) for control messages (markers, barriers,
 ///   cancellations) from the sending to the receiving task, each end bound to a zero-length
@@ -205,7 +205,7 @@ pub fn perfetto(events: &[TraceEvent], topo: &Topology) -> String {
         match *e {
             TraceEvent::Receive { ch, .. } => {
                 let Some(m) = matched[i] else { continue };
-                let TraceEvent::Send { kind, .. } = events[m.send] else {
+                let TraceEvent::Send { kind, bytes, .. } = events[m.send] else {
                     continue;
                 };
                 if kind == MsgKind::Control as u8 {
@@ -214,7 +214,7 @@ pub fn perfetto(events: &[TraceEvent], topo: &Topology) -> String {
                     flows_of_send.entry(m.send).or_default().push(id);
                 } else if kind == MsgKind::Data as u8 && m.restored {
                     if let Some(c) = topo.channels.get(ch as usize) {
-                        *restored.entry((epoch, c.src)).or_default() += 1;
+                        *restored.entry((epoch, c.src)).or_default() += i64::from(bytes);
                     }
                 }
             }
@@ -283,7 +283,7 @@ pub fn perfetto(events: &[TraceEvent], topo: &Topology) -> String {
                 };
                 let src = c.src as usize;
                 if kind == MsgKind::Data as u8 {
-                    in_flight.add(src, t, 1, &mut out);
+                    in_flight.add(src, t, i64::from(bytes), &mut out);
                 } else if let Some(ids) = flows_of_send.get(&i) {
                     let what = message_name(kind, tag);
                     out.push(
@@ -306,11 +306,18 @@ pub fn perfetto(events: &[TraceEvent], topo: &Topology) -> String {
                 let (Some(m), Some(c)) = (matched[i], topo.channels.get(ch as usize)) else {
                     continue;
                 };
-                let TraceEvent::Send { kind, tag, num, .. } = events[m.send] else {
+                let TraceEvent::Send {
+                    kind,
+                    tag,
+                    num,
+                    bytes: sent_bytes,
+                    ..
+                } = events[m.send]
+                else {
                     continue;
                 };
                 if kind == MsgKind::Data as u8 {
-                    in_flight.add(c.src as usize, t, -1, &mut out);
+                    in_flight.add(c.src as usize, t, -i64::from(sent_bytes), &mut out);
                     work(c.dst as usize, t, &mut out);
                 } else if kind == MsgKind::Control as u8 {
                     let dst = c.dst as usize;
@@ -801,7 +808,7 @@ mod tests {
                 }
                 "X" => assert!(e["dur"].as_f64().unwrap() >= 0.0, "{e}"),
                 "C" => {
-                    assert!(e["args"]["messages"].as_i64().unwrap() >= 0, "{e}");
+                    assert!(e["args"]["bytes"].as_i64().unwrap() >= 0, "{e}");
                     let slot = (e["name"].as_str().unwrap().to_string(), ts.floor() as u64);
                     assert!(counter_slots.insert(slot), "two counters in one us: {e}");
                 }
