@@ -207,6 +207,23 @@ struct SweepMeta {
     shard: Option<(usize, usize)>,
 }
 
+/// Writes each chart as `DIR/PREFIXNAME.svg` and `.png`; returns the SVG paths.
+fn write_charts(
+    dir: &Path,
+    prefix: &str,
+    charts: impl IntoIterator<Item = Result<snapsim::report::charts::Chart, String>>,
+) -> Result<Vec<String>, Failure> {
+    let mut written = Vec::new();
+    for chart in charts {
+        let chart = chart.map_err(|e| Failure::Io(anyhow::anyhow!("drawing a chart: {e}")))?;
+        let stem = dir.join(format!("{prefix}{}", chart.name));
+        write_atomic(&stem.with_extension("svg"), chart.svg.as_bytes()).map_err(Failure::Io)?;
+        write_atomic(&stem.with_extension("png"), &chart.png).map_err(Failure::Io)?;
+        written.push(stem.with_extension("svg").display().to_string());
+    }
+    Ok(written)
+}
+
 /// Writes a complete sweep: meta, JSONL, CSV and the charts against the first varied field.
 fn write_sweep(
     meta: &SweepMeta,
@@ -284,15 +301,7 @@ fn write_sweep(
             }),
         ),
     ];
-    let mut written = Vec::new();
-    for chart in charts {
-        let chart = chart.map_err(|e| Failure::Io(anyhow::anyhow!("drawing a chart: {e}")))?;
-        let stem = out.join(&chart.name);
-        write_atomic(&stem.with_extension("svg"), chart.svg.as_bytes()).map_err(Failure::Io)?;
-        write_atomic(&stem.with_extension("png"), &chart.png).map_err(Failure::Io)?;
-        written.push(stem.with_extension("svg").display().to_string());
-    }
-    Ok(written)
+    write_charts(out, "", charts)
 }
 
 fn sweep(args: SweepArgs) -> Result<(), Failure> {
@@ -1091,14 +1100,7 @@ fn compare(args: CompareArgs) -> Result<(), Failure> {
             &data,
         ));
     }
-    let mut written = Vec::new();
-    for chart in charts {
-        let chart = chart.map_err(|e| Failure::Io(anyhow::anyhow!("drawing a chart: {e}")))?;
-        let stem = args.out.join(format!("{name}-{}", chart.name));
-        write_atomic(&stem.with_extension("svg"), chart.svg.as_bytes()).map_err(Failure::Io)?;
-        write_atomic(&stem.with_extension("png"), &chart.png).map_err(Failure::Io)?;
-        written.push(stem.with_extension("svg").display().to_string());
-    }
+    let written = write_charts(&args.out, &format!("{name}-"), charts)?;
     println!(
         "{name}: {} runs ({} protocols x {seeds})",
         results.len(),

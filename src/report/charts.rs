@@ -136,6 +136,42 @@ fn kib(b: u64) -> f64 {
     b as f64 / 1024.0
 }
 
+/// The frame of a chart with one column per protocol: title, y axis, and the protocols' names
+/// under their columns. Columns are at x in [i, i + 1).
+fn columns<'a, DB: DrawingBackend>(
+    root: &'a DrawingArea<DB, Shift>,
+    title: &str,
+    names: &[String],
+    ymax: f64,
+    y_desc: &str,
+) -> Result<
+    ChartContext<
+        'a,
+        DB,
+        Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>,
+    >,
+    String,
+> {
+    root.fill(&WHITE).map_err(|e| e.to_string())?;
+    let mut chart = ChartBuilder::on(root)
+        .caption(title, (FONT, 22))
+        .margin(20)
+        .x_label_area_size(50)
+        .y_label_area_size(80)
+        .build_cartesian_2d(0f64..names.len().max(1) as f64, 0f64..ymax)
+        .map_err(|e| e.to_string())?;
+    chart
+        .configure_mesh()
+        .disable_x_mesh()
+        .x_labels(0)
+        .y_desc(y_desc)
+        .label_style((FONT, 15))
+        .draw()
+        .map_err(|e| e.to_string())?;
+    name_columns(root, &chart, names)?;
+    Ok(chart)
+}
+
 /// Checkpoint duration per protocol: every completed checkpoint of every seed as a dot, with
 /// a box from the 25th to the 75th percentile and a line at the median.
 pub fn duration(runs: &[RunResult], title: &str) -> Result<Chart, String> {
@@ -162,25 +198,8 @@ pub fn duration(runs: &[RunResult], title: &str) -> Result<Chart, String> {
     macro_rules! draw {
         ($root:expr) => {{
             let root = $root;
-            root.fill(&WHITE).map_err(|e| e.to_string())?;
-            let n = per.len().max(1);
-            let mut chart = ChartBuilder::on(root)
-                .caption(title, (FONT, 22))
-                .margin(20)
-                .x_label_area_size(50)
-                .y_label_area_size(70)
-                .build_cartesian_2d(0f64..n as f64, 0f64..max)
-                .map_err(|e| e.to_string())?;
             let names: Vec<String> = per.iter().map(|(p, _)| p.clone()).collect();
-            chart
-                .configure_mesh()
-                .disable_x_mesh()
-                .x_labels(0)
-                .y_desc("checkpoint duration (ms)")
-                .label_style((FONT, 15))
-                .draw()
-                .map_err(|e| e.to_string())?;
-            name_columns(root, &chart, &names)?;
+            let mut chart = columns(root, title, &names, max, "checkpoint duration (ms)")?;
             for (i, (p, v)) in per.iter().enumerate() {
                 let c = colour(p);
                 let q = |f: f64| v[((v.len() - 1) as f64 * f).round() as usize];
@@ -244,25 +263,8 @@ pub fn size(runs: &[RunResult], title: &str) -> Result<Chart, String> {
     macro_rules! draw {
         ($root:expr) => {{
             let root = $root;
-            root.fill(&WHITE).map_err(|e| e.to_string())?;
-            let n = bars.len().max(1);
-            let mut chart = ChartBuilder::on(root)
-                .caption(title, (FONT, 22))
-                .margin(20)
-                .x_label_area_size(50)
-                .y_label_area_size(80)
-                .build_cartesian_2d(0f64..n as f64, 0f64..max)
-                .map_err(|e| e.to_string())?;
             let names: Vec<String> = bars.iter().map(|b| b.0.clone()).collect();
-            chart
-                .configure_mesh()
-                .disable_x_mesh()
-                .x_labels(0)
-                .y_desc("median snapshot size (KiB)")
-                .label_style((FONT, 15))
-                .draw()
-                .map_err(|e| e.to_string())?;
-            name_columns(root, &chart, &names)?;
+            let mut chart = columns(root, title, &names, max, "median snapshot size (KiB)")?;
             for (i, (p, state, channel)) in bars.iter().enumerate() {
                 let c = colour(p);
                 let (x0, x1) = (i as f64 + 0.2, i as f64 + 0.8);
