@@ -136,7 +136,10 @@ pub fn simulate_full(
     let mut sim = sim::Simulation::new(&scenario, protocol, seed, opts.trace, opts.mutant)?;
     let topo = sim.topology().clone();
     sim.trace_mut()
-        .set_observer(Box::new(checker::OnlineChecker::new(&topo)));
+        .set_observer(Box::new(checker::OnlineChecker::new(
+            &topo,
+            protocol != ProtocolKind::None,
+        )));
     let mut out = sim.run(progress);
     // The mutant that passes at-least-once off as exactly-once is judged by exactly-once's rules.
     let claimed = if opts.mutant == Some(mutant::Mutant::AtLeastOnceAsExactlyOnce) {
