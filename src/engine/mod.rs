@@ -115,15 +115,10 @@ pub fn run<M: Model>(model: &mut M, until: Time) -> RunStats {
     let mut stats = RunStats::default();
     loop {
         let sched = model.scheduler();
-        match sched.queue.peek_time() {
-            None => break,
-            Some(next) if next > until => {
-                stats.hit_limit = true;
-                break;
-            }
-            Some(_) => {}
-        }
-        let (time, event) = sched.queue.pop().expect("peeked entry exists");
+        let Some((time, event)) = sched.queue.pop_until(until) else {
+            stats.hit_limit = !sched.queue.is_empty();
+            break;
+        };
         sched.now = time;
         model.handle(event);
         stats.events += 1;
