@@ -15,7 +15,7 @@
 mod channel;
 mod latency;
 
-pub use channel::{Channel, ChannelConfig, Pumped};
+pub use channel::{Channel, ChannelConfig, MessagePool, Pumped};
 pub use latency::Latency;
 
 use crate::engine::Time;

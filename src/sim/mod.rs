@@ -21,7 +21,7 @@ use std::collections::VecDeque;
 use crate::coordinator::{AbortReason, Coordinator, CoordinatorConfig};
 use crate::engine::rng::{unit, RngStream};
 use crate::engine::{Model, RngStreams, Scheduler, Time, Trace, TraceEvent, TraceMode};
-use crate::network::{Channel, ChannelId, Message, MsgKind, TaskId};
+use crate::network::{Channel, ChannelId, Message, MessagePool, MsgKind, TaskId};
 use crate::protocols::{Command, Control, ProtocolKind, TaskProtocol, TaskView};
 use crate::scenario::{Partition, ProcessWorkload, Scenario, ScenarioError};
 use crate::snapshot::LocalSnapshot;
@@ -182,6 +182,8 @@ struct ScriptStepRt {
 pub struct Simulation {
     topo: Topology,
     channels: Vec<Channel>,
+    /// Where every queued message lives.
+    pool: MessagePool,
     chan_rt: Vec<ChanRt>,
     tasks: Vec<TaskRt>,
     protocols: Vec<Box<dyn TaskProtocol>>,
@@ -413,6 +415,7 @@ impl Simulation {
         let mut sim = Simulation {
             topo,
             channels,
+            pool: MessagePool::new(),
             chan_rt,
             tasks,
             protocols,
@@ -553,7 +556,7 @@ impl Simulation {
 
     fn ensure_arrival(&mut self, ch: ChannelId) {
         let c = &mut self.channels[ch as usize];
-        if let Some(t) = c.next_arrival() {
+        if let Some(t) = c.next_arrival(&self.pool) {
             if c.scheduled_arrival.is_none_or(|s| t < s) {
                 c.scheduled_arrival = Some(t);
                 self.sched.at(t, Event::Arrive(ch));
@@ -595,7 +598,7 @@ impl Simulation {
         let src = self.channels[ch as usize].src as usize;
         let now = self.sched.now();
         let moved = self.channels[ch as usize]
-            .pump(now, &mut self.tasks[src].net_rng)
+            .pump(&mut self.pool, now, &mut self.tasks[src].net_rng)
             .moved;
         if moved > 0 {
             self.ensure_arrival(ch);
@@ -606,8 +609,8 @@ impl Simulation {
     fn send(&mut self, ch: ChannelId, msg: Message, latency: Option<Time>) {
         let c = &mut self.channels[ch as usize];
         let seq = match latency {
-            Some(l) => c.send_with_latency(msg, l),
-            None => c.send(msg),
+            Some(l) => c.send_with_latency(&mut self.pool, msg, l),
+            None => c.send(&mut self.pool, msg),
         };
         if msg.is_data() {
             self.counters.data_messages += 1;
@@ -763,9 +766,8 @@ impl Simulation {
             for edge in &spec.outputs {
                 for &ch in &edge.channels {
                     let data: Vec<Message> = self.channels[ch as usize]
-                        .out_queue()
+                        .out_queue(&self.pool)
                         .filter(|m| m.is_data())
-                        .copied()
                         .collect();
                     if !data.is_empty() {
                         output_state.push((ch, data));
@@ -834,28 +836,27 @@ impl Simulation {
             if pid == id {
                 // The barrier just taken from this input jumped over exactly these.
                 recorded.extend(
-                    c.inbox()
+                    c.inbox(&self.pool)
                         .filter(|m| m.is_data())
-                        .take(overtaken as usize)
-                        .copied(),
+                        .take(overtaken as usize),
                 );
                 done = true;
             }
         }
         if !done {
-            let mut inbox = c.inbox();
+            let mut inbox = c.inbox(&self.pool);
             while let Some(m) = inbox.next() {
                 if m.kind == MsgKind::Control && m.num == id {
                     if m.priority {
                         recorded.clear();
                         let k = m.value as usize;
-                        recorded.extend(inbox.by_ref().filter(|m| m.is_data()).take(k).copied());
+                        recorded.extend(inbox.by_ref().filter(|m| m.is_data()).take(k));
                     }
                     done = true;
                     break;
                 }
                 if m.is_data() {
-                    recorded.push(*m);
+                    recorded.push(m);
                 }
             }
         }
@@ -1105,7 +1106,9 @@ impl Simulation {
         let now = self.sched.now();
         let ti = task as usize;
         let c = &mut self.channels[ch as usize];
-        let msg = c.take().expect("the caller checked the input queue");
+        let msg = c
+            .take(&mut self.pool)
+            .expect("the caller checked the input queue");
         let cr = &mut self.chan_rt[ch as usize];
         if c.inbox_len() > 0 {
             if !cr.in_ready {
@@ -1172,9 +1175,7 @@ impl Simulation {
             // they need no output buffer (this is what lets unaligned barriers through).
             let found = t.ready.iter().copied().find(|&ch| {
                 !self.chan_rt[ch as usize].blocked
-                    && self.channels[ch as usize]
-                        .peek()
-                        .is_some_and(|m| !m.is_data())
+                    && self.channels[ch as usize].control_at_head(&self.pool)
             });
             if let Some(ch) = found {
                 self.take_from(task, ch);
@@ -1407,11 +1408,11 @@ impl Simulation {
         let dst = c.dst;
         let cr = &mut self.chan_rt[ch as usize];
         let (n, priority) = if cr.recording.is_empty() {
-            c.arrive(now, |_| {})
+            c.arrive(&mut self.pool, now, |_| {})
         } else {
             let local = &mut self.tasks[dst as usize].local;
             let recording = &mut cr.recording;
-            c.arrive(now, |m| {
+            c.arrive(&mut self.pool, now, |m| {
                 if m.is_data() {
                     for id in recording.iter() {
                         if let Some(l) = local.iter_mut().find(|l| l.id == *id) {

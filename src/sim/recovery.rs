@@ -230,7 +230,7 @@ impl Simulation {
                     }
                 }
             }
-            self.channels[c].restore(next_seq, &recorded, now);
+            self.channels[c].restore(&mut self.pool, next_seq, &recorded, now);
             let cr = &mut self.chan_rt[c];
             cr.blocked = false;
             cr.recording.clear();
@@ -285,7 +285,7 @@ impl Simulation {
     pub(super) fn stall(&mut self, i: u32) {
         let stall = self.plan.stalls[i as usize].clone();
         for &c in &stall.channels {
-            self.channels[c as usize].stall(stall.until);
+            self.channels[c as usize].stall(&mut self.pool, stall.until);
             self.ensure_arrival(c);
         }
     }

@@ -112,7 +112,7 @@ impl Simulation {
             let in_flight: i64 = self
                 .channels
                 .iter()
-                .flat_map(|c| c.out_queue().chain(c.inbox()))
+                .flat_map(|c| c.out_queue(&self.pool).chain(c.inbox(&self.pool)))
                 .filter(|m| m.is_data())
                 .map(|m| m.value)
                 .sum();
@@ -152,7 +152,7 @@ impl Simulation {
     }
 
     fn wire_amounts(&self) -> i64 {
-        self.channels.iter().map(|c| c.wire_value()).sum()
+        self.channels.iter().map(|c| c.wire_value(&self.pool)).sum()
     }
 
     /// Events waiting in the queue (for tests).
