@@ -21,6 +21,8 @@ use snapsim::scenario::FailureSpec;
 use snapsim::scenario::Scenario;
 use snapsim::{simulate, RunOptions};
 
+mod bench;
+
 const ABOUT: &str = "A deterministic simulator for distributed snapshot protocols";
 
 #[derive(Parser)]
@@ -68,6 +70,9 @@ enum Command {
         after_help = "Examples:\n  snapsim check scenarios/failures.json --seeds 50\n  snapsim check scenarios/*.json --mutants\n  snapsim check --mutants --list"
     )]
     Check(CheckArgs),
+    /// Run the reference performance workloads: events/s, ns/event, peak memory.
+    #[command(after_help = "Examples:\n  snapsim bench\n  snapsim bench --json --quick")]
+    Bench(bench::BenchArgs),
     /// Print the JSON Schema of scenario files.
     #[command(after_help = "Example:\n  snapsim schema > scenarios/schema.json")]
     Schema,
@@ -679,6 +684,7 @@ pub fn main() -> i32 {
         Command::Sweep(args) => sweep(args),
         Command::Merge(args) => merge(args),
         Command::Diagram(args) => diagram(args),
+        Command::Bench(args) => bench::bench(args),
         Command::Schema => {
             print!("{}", Scenario::json_schema());
             Ok(())

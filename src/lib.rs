@@ -54,6 +54,7 @@
 
 #![warn(missing_docs)]
 
+pub mod bench;
 pub mod campaign;
 pub mod checker;
 pub mod coordinator;

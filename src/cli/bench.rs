@@ -1,0 +1,270 @@
+//! `snapsim bench`: runs the reference workloads, each measurement in a fresh child process so
+//! that the peak memory the operating system reports belongs to that workload alone.
+
+use std::process::Command as Process;
+
+use clap::Args;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use snapsim::bench::{self, Measurement, Workload};
+use snapsim::protocols::ProtocolKind;
+
+use super::Failure;
+
+#[derive(Args)]
+pub(super) struct BenchArgs {
+    /// One JSON object per workload and line, for machines.
+    #[arg(long)]
+    json: bool,
+    /// A smoke run: about a tenth of the work, one run each.
+    #[arg(long)]
+    quick: bool,
+    /// Measured runs per workload; the figures are their medians (default 3, 1 with --quick).
+    #[arg(long)]
+    runs: Option<u32>,
+    /// Run only these workloads (bank-64, bank-1m, dataflow-bp, sweep). Repeatable.
+    #[arg(long)]
+    only: Vec<String>,
+    /// Internal: measure one workload once and print the measurement (used by the parent).
+    #[arg(long, hide = true)]
+    worker: Option<String>,
+}
+
+/// What a child process reports about its one measurement.
+#[derive(Serialize, Deserialize)]
+struct ChildReport {
+    events: u64,
+    wall_ns: u64,
+    peak_rss_bytes: Option<u64>,
+}
+
+const WORKLOADS: [&str; 4] = ["bank-64", "bank-1m", "dataflow-bp", "sweep"];
+const SWEEP_SEEDS: u64 = 8;
+
+pub(super) fn bench(args: BenchArgs) -> Result<(), Failure> {
+    if let Some(job) = &args.worker {
+        return worker(job, args.quick);
+    }
+    for name in &args.only {
+        if !WORKLOADS.contains(&name.as_str()) {
+            return Err(Failure::BadInput(format!(
+                "--only: unknown workload `{name}`; expected one of: {}",
+                WORKLOADS.join(", ")
+            )));
+        }
+    }
+    let runs = args.runs.unwrap_or(if args.quick { 1 } else { 3 }).max(1);
+    let wanted = |w: &str| args.only.is_empty() || args.only.iter().any(|o| o == w);
+    if !args.json {
+        println!(
+            "snapsim bench: release build: {}, {} run(s) per workload, median shown, {} cores",
+            !cfg!(debug_assertions),
+            runs,
+            cores()
+        );
+        println!(
+            "{:<24} {:>12} {:>12} {:>10} {:>12} {:>14}",
+            "workload", "events", "events/s", "ns/event", "peak RSS", "B/in-flight"
+        );
+    }
+    if wanted("bank-64") {
+        bank_line("bank-64", bench::bank_64(args.quick), false, &args, runs)?;
+    }
+    if wanted("bank-1m") {
+        bank_line("bank-1m", bench::bank_1m(args.quick), true, &args, runs)?;
+    }
+    if wanted("dataflow-bp") {
+        for p in [ProtocolKind::Aligned, ProtocolKind::Unaligned] {
+            let job = format!("dataflow-bp:{}", p.name());
+            let m = median_of(&job, args.quick, runs)?;
+            let mut line = line_json("dataflow-bp", &m, None);
+            line["protocol"] = json!(p.name());
+            emit(&line, &args, &format!("dataflow-bp ({})", p.name()));
+        }
+    }
+    if wanted("sweep") {
+        let threads = cores();
+        let one = median_of("sweep:1", args.quick, runs)?;
+        let all = median_of(&format!("sweep:{threads}"), args.quick, runs)?;
+        let speedup = one.wall_ns as f64 / all.wall_ns.max(1) as f64;
+        let mut line = line_json("sweep", &all, None);
+        line["threads"] = json!(threads);
+        line["speedup"] = json!(round(speedup, 2));
+        line["events_per_sec_1_thread"] = json!(round(one.events as f64 / secs(&one), 0));
+        emit(
+            &line,
+            &args,
+            &format!("sweep ({threads} threads, {speedup:.2}x)"),
+        );
+    }
+    Ok(())
+}
+
+/// A bank workload's line. With `memory`, also the memory per in-flight message: the peak
+/// memory of the workload minus that of the same topology with one transfer per process,
+/// divided by the difference in messages. Only meaningful without snapshots, whose recorded
+/// channel state also grows with the messages in flight.
+fn bank_line(
+    name: &str,
+    w: Workload,
+    memory: bool,
+    args: &BenchArgs,
+    runs: u32,
+) -> Result<(), Failure> {
+    let m = median_of(name, args.quick, runs)?;
+    let base = if memory {
+        Some(child(&format!("{name}-baseline"), args.quick)?)
+    } else {
+        None
+    };
+    let base_w = bench::baseline(&w);
+    let base_rss = base.and_then(|b| b.peak_rss_bytes);
+    let per_msg = match (m.peak_rss_bytes, base_rss, w.in_flight) {
+        (Some(full), Some(empty), Some(n)) => {
+            let extra = n.saturating_sub(base_w.in_flight.unwrap_or(0)).max(1);
+            Some(full.saturating_sub(empty) as f64 / extra as f64)
+        }
+        _ => None,
+    };
+    let line = line_json(name, &m, per_msg);
+    emit(&line, args, name);
+    Ok(())
+}
+
+fn workload_for(job: &str, quick: bool) -> Option<(Workload, usize)> {
+    let (name, arg) = job.split_once(':').unwrap_or((job, ""));
+    let w = match name {
+        "bank-64" => bench::bank_64(quick),
+        "bank-64-baseline" => bench::baseline(&bench::bank_64(quick)),
+        "bank-1m" => bench::bank_1m(quick),
+        "bank-1m-baseline" => bench::baseline(&bench::bank_1m(quick)),
+        "dataflow-bp" => bench::dataflow_bp(arg.parse().ok()?, quick),
+        "sweep" => return Some((bench::bank_64_sweep(quick), arg.parse().ok()?)),
+        _ => return None,
+    };
+    Some((w, 0))
+}
+
+/// Runs in the child: one measurement, printed as JSON.
+fn worker(job: &str, quick: bool) -> Result<(), Failure> {
+    let (w, threads) = workload_for(job, quick)
+        .ok_or_else(|| Failure::BadInput(format!("--worker: unknown job `{job}`")))?;
+    reset_peak_rss();
+    let m: Measurement = if threads > 0 {
+        let seeds = snapsim::campaign::seeds(w.scenario.seed, SWEEP_SEEDS as u32);
+        bench::measure_batch(&w, &seeds, threads)
+    } else {
+        bench::measure(&w, w.scenario.seed)
+    }
+    .map_err(|e| Failure::BadInput(format!("bench {job}: {e}")))?;
+    let report = ChildReport {
+        events: m.events,
+        wall_ns: m.wall.as_nanos() as u64,
+        peak_rss_bytes: peak_rss(),
+    };
+    println!("{}", serde_json::to_string(&report).expect("serialises"));
+    Ok(())
+}
+
+/// Starts this program again to measure `job` once.
+fn child(job: &str, quick: bool) -> Result<ChildReport, Failure> {
+    let exe = std::env::current_exe()
+        .map_err(|e| Failure::Io(anyhow::anyhow!("cannot find this program: {e}")))?;
+    let mut cmd = Process::new(exe);
+    cmd.args(["bench", "--worker", job]);
+    if quick {
+        cmd.arg("--quick");
+    }
+    let out = cmd
+        .output()
+        .map_err(|e| Failure::Io(anyhow::anyhow!("cannot start a benchmark run: {e}")))?;
+    if !out.status.success() {
+        return Err(Failure::Io(anyhow::anyhow!(
+            "benchmark run `{job}` failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
+    serde_json::from_slice(&out.stdout).map_err(|e| {
+        Failure::Io(anyhow::anyhow!(
+            "benchmark run `{job}` printed no measurement: {e}"
+        ))
+    })
+}
+
+/// Runs `job` `runs` times; the median wall time's run, and the highest peak memory.
+fn median_of(job: &str, quick: bool, runs: u32) -> Result<ChildReport, Failure> {
+    let mut all = Vec::new();
+    for _ in 0..runs {
+        all.push(child(job, quick)?);
+    }
+    let peak = all.iter().filter_map(|r| r.peak_rss_bytes).max();
+    all.sort_by_key(|r| r.wall_ns);
+    let mid = all.swap_remove(all.len() / 2);
+    Ok(ChildReport {
+        peak_rss_bytes: peak,
+        ..mid
+    })
+}
+
+fn secs(r: &ChildReport) -> f64 {
+    (r.wall_ns as f64 / 1e9).max(1e-9)
+}
+
+fn round(x: f64, digits: i32) -> f64 {
+    let f = 10f64.powi(digits);
+    (x * f).round() / f
+}
+
+fn line_json(name: &str, m: &ChildReport, per_msg: Option<f64>) -> Value {
+    json!({
+        "workload": name,
+        "events": m.events,
+        "events_per_sec": round(m.events as f64 / secs(m), 0),
+        "ns_per_event": round(m.wall_ns as f64 / m.events.max(1) as f64, 1),
+        "peak_rss_bytes": m.peak_rss_bytes,
+        "bytes_per_inflight_msg": per_msg.map(|b| round(b, 1)),
+    })
+}
+
+fn emit(line: &Value, args: &BenchArgs, label: &str) {
+    if args.json {
+        println!("{line}");
+        return;
+    }
+    let num = |k: &str| line[k].as_f64().unwrap_or(f64::NAN);
+    let rss = line["peak_rss_bytes"]
+        .as_u64()
+        .map_or("-".to_string(), |b| {
+            format!("{:.0} MiB", b as f64 / 1048576.0)
+        });
+    let per = line["bytes_per_inflight_msg"]
+        .as_f64()
+        .map_or("-".to_string(), |b| format!("{b:.1}"));
+    println!(
+        "{:<24} {:>12} {:>10.2} M {:>10.1} {:>12} {:>14}",
+        label,
+        snapsim::report::group(num("events") as u64),
+        num("events_per_sec") / 1e6,
+        num("ns_per_event"),
+        rss,
+        per
+    );
+}
+
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// Makes the kernel's peak-memory mark start again from the current size (Linux).
+fn reset_peak_rss() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+/// The process's peak resident memory in bytes, from the kernel (Linux); `None` elsewhere.
+fn peak_rss() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
