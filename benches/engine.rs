@@ -208,6 +208,7 @@ fn main() {
     hold_radix(&h, "queue/hold-1k", 1 << 10, gaps(1));
     hold_radix(&h, "queue/hold-64k", 1 << 16, gaps(2));
     hold_binary_heap(&h, "queue/binary-heap-hold-64k", 1 << 16, gaps(2));
+    hold_binary_heap(&h, "queue/binary-heap-hold-1k", 1 << 10, gaps(1));
     ties(&h);
     latency(
         &h,

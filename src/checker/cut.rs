@@ -85,6 +85,7 @@ impl CutTracker {
     }
 
     /// Sees one trace event.
+    #[inline]
     pub fn observe(&mut self, event: &TraceEvent) {
         match *event {
             TraceEvent::Send { ch, seq, kind, .. } => {

@@ -248,6 +248,7 @@ impl OutputChecker {
 
 impl OutputChecker {
     /// Sees one trace event.
+    #[inline]
     pub fn observe(&mut self, event: &TraceEvent) {
         match *event {
             TraceEvent::SourceEmit { task, offset, .. } => {

@@ -385,19 +385,20 @@ impl Channel {
     fn pump_some(&mut self, pool: &mut MessagePool, now: Time, rng: &mut RngStream) -> Pumped {
         let was_full = self.out_full();
         let mut moved = 0;
-        while let Some(head) = self.out_queue.front(pool) {
-            if head.is_data() && !self.has_credit_for(u64::from(head.bytes)) {
-                break;
-            }
-            let i = self.out_queue.pop_front(pool).expect("front exists");
+        while self.out_queue.head != NIL {
+            let i = self.out_queue.head;
             let (bytes, is_data, seq) = {
                 let s = &pool.slots[i as usize];
                 (u64::from(s.bytes), s.is_data(), s.seq)
             };
             if is_data {
+                if !self.has_credit_for(bytes) {
+                    break;
+                }
                 self.out_bytes -= bytes;
                 self.wire_bytes += bytes;
             }
+            self.out_queue.pop_front(pool);
             let start = now.max(self.link_free_at);
             let tx = match self.config.bandwidth {
                 Some(bw) if bw > 0 => (u128::from(bytes) * 1_000_000_000)

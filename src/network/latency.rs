@@ -52,7 +52,7 @@ impl Latency {
             Latency::Exponential { mean } => {
                 // Inverse transform; 1 - u lies in (0, 1], so the logarithm is finite.
                 let u = 1.0 - unit(rng);
-                (-(u.ln()) * mean as f64).round() as Time
+                crate::engine::rng::round_to_u64(-(u.ln()) * mean as f64)
             }
             Latency::Normal { mean, std_dev } => {
                 let normal = Normal::new(mean as f64, std_dev as f64)
