@@ -77,6 +77,64 @@ enum Action {
     Timer(u64),
 }
 
+/// A task's queue of actions. A bank's initial transfers are a count rather than queued
+/// entries: a million of them at time zero would otherwise take 16 bytes each at the peak.
+/// The count sits where the entries would: after anything pushed to the front since, before
+/// anything pushed to the back.
+#[derive(Debug, Default)]
+struct ActionQueue {
+    queue: VecDeque<Action>,
+    /// Entries at the front of `queue` that come before the initial transfers.
+    ahead: usize,
+    /// Initial transfers still to run.
+    transfers: u64,
+}
+
+impl ActionQueue {
+    fn push_initial_transfers(&mut self, n: u64) {
+        debug_assert!(self.queue.is_empty() && self.transfers == 0);
+        self.transfers += n;
+    }
+
+    #[inline]
+    fn push_back(&mut self, a: Action) {
+        self.queue.push_back(a);
+    }
+
+    fn push_front(&mut self, a: Action) {
+        self.queue.push_front(a);
+        if self.transfers > 0 {
+            self.ahead += 1;
+        }
+    }
+
+    #[inline]
+    fn front(&self) -> Option<Action> {
+        if self.ahead == 0 && self.transfers > 0 {
+            Some(Action::Transfer)
+        } else {
+            self.queue.front().copied()
+        }
+    }
+
+    #[inline]
+    fn pop_front(&mut self) -> Option<Action> {
+        if self.ahead > 0 {
+            self.ahead -= 1;
+            self.queue.pop_front()
+        } else if self.transfers > 0 {
+            self.transfers -= 1;
+            Some(Action::Transfer)
+        } else {
+            self.queue.pop_front()
+        }
+    }
+
+    fn clear(&mut self) {
+        *self = ActionQueue::default();
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Work {
     Idle,
@@ -121,7 +179,7 @@ struct TaskRt {
     net_rng: RngStream,
     work_rng: RngStream,
     behaviour: Behaviour,
-    actions: VecDeque<Action>,
+    actions: ActionQueue,
     records_in: u64,
     records_out: u64,
     in_start_queue: bool,
@@ -344,7 +402,7 @@ impl Simulation {
                 net_rng: streams.stream(&format!("network/{}", t.name)),
                 work_rng,
                 behaviour,
-                actions: VecDeque::new(),
+                actions: ActionQueue::default(),
                 records_in: 0,
                 records_out: 0,
                 in_start_queue: false,
@@ -482,9 +540,9 @@ impl Simulation {
         for id in 0..self.tasks.len() {
             let task = id as TaskId;
             if matches!(self.tasks[id].behaviour, Behaviour::Bank(_)) {
-                for _ in 0..initial_transfers {
-                    self.tasks[id].actions.push_back(Action::Transfer);
-                }
+                self.tasks[id]
+                    .actions
+                    .push_initial_transfers(initial_transfers);
                 self.schedule_transfer_timer(task);
             }
             self.request_start(task);
@@ -547,7 +605,7 @@ impl Simulation {
         };
         let t = &mut self.tasks[task as usize];
         let u = 1.0 - unit(&mut t.work_rng);
-        let gap = ((-(u.ln()) * mean as f64).round() as Time).max(1);
+        let gap = crate::engine::rng::round_to_u64(-(u.ln()) * mean as f64).max(1);
         let at = self.sched.now().saturating_add(gap);
         if at <= self.limit {
             self.sched.at(at, Event::Timer(task));
@@ -1139,7 +1197,7 @@ impl Simulation {
         }
         // Protocol actions (initiations, timers) need no output space: control messages take
         // no credit, as Flink's events take no buffer.
-        while let Some(&a @ (Action::Initiate(_) | Action::Timer(_))) =
+        while let Some(a @ (Action::Initiate(_) | Action::Timer(_))) =
             self.tasks[ti].actions.front()
         {
             self.tasks[ti].actions.pop_front();
