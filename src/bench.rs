@@ -152,6 +152,36 @@ pub fn dataflow_bp(protocol: ProtocolKind, quick: bool) -> Workload {
     }
 }
 
+/// Bytes of a message that are its payload rather than the engine's bookkeeping: the key,
+/// the value, the origin (source and offset) and the creation time. The engine adds the
+/// sequence number, arrival time, size, kind, tag, priority and the queue link.
+pub const PAYLOAD_BYTES: f64 = 40.0;
+
+/// Parses a 1,000-process scenario (a bank on a random 4-out mesh) from its JSON text and
+/// builds its world, ready to run: the time a user waits before the first event.
+pub fn build_1000() -> Result<(Duration, usize), ScenarioError> {
+    let json = r#"{
+  "name": "build-1000", "seed": 1, "duration": "1s",
+  "processes": {
+    "count": 1000,
+    "graph": {"random_k_out": {"k": 4, "ring": true}},
+    "workload": {"bank": {"initial_transfers": 10, "relay": true}}
+  },
+  "checkpointing": {"protocol": "chandy-lamport", "interval": "100ms"}
+}"#;
+    let start = Instant::now();
+    let scenario = Scenario::from_json(json.as_bytes(), "build-1000")?;
+    let sim = crate::sim::Simulation::new(
+        &scenario,
+        ProtocolKind::ChandyLamport,
+        scenario.seed,
+        crate::engine::TraceMode::HashOnly,
+        None,
+    )?;
+    let elapsed = start.elapsed();
+    Ok((elapsed, sim.topology().channels.len()))
+}
+
 /// Runs `workload` once with `seed` and checks the run: a benchmark of wrong runs means
 /// nothing, so a violation is an error.
 pub fn measure(workload: &Workload, seed: u64) -> Result<Measurement, ScenarioError> {

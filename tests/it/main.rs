@@ -2,6 +2,7 @@
 
 mod backpressure;
 mod bad_input;
+mod bench;
 mod compare;
 mod determinism;
 mod failures;

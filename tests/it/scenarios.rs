@@ -57,6 +57,25 @@ fn big_has_a_thousand_processes_and_five_million_events() {
 }
 
 #[test]
+fn huge_has_ten_thousand_processes_and_a_million_transfers_and_builds() {
+    let s = load("huge");
+    let sim = snapsim::sim::Simulation::new(
+        &s,
+        ProtocolKind::ChandyLamport,
+        1,
+        TraceMode::HashOnly,
+        None,
+    )
+    .expect("builds");
+    assert_eq!(sim.topology().tasks.len(), 10_000);
+    let procs = s.processes.as_ref().expect("a process graph");
+    let snapsim::scenario::ProcessWorkload::Bank(bank) = &procs.workload else {
+        panic!("a bank");
+    };
+    assert_eq!(bank.initial_transfers * 10_000, 1_000_000);
+}
+
+#[test]
 fn quickstart_moves_every_record_to_the_sink_once() {
     let (result, _) = run(
         &load("quickstart"),
