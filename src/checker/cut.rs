@@ -32,7 +32,8 @@ impl ChannelLog {
     fn receive(&mut self, seq: u64) {
         if seq == self.received_upto {
             self.received_upto += 1;
-            while self.received_extra.remove(&self.received_upto) {
+            while !self.received_extra.is_empty() && self.received_extra.remove(&self.received_upto)
+            {
                 self.received_upto += 1;
             }
         } else if seq > self.received_upto {

@@ -514,6 +514,12 @@ impl Channel {
         self.out_queue.iter(pool).map(Slot::unpack)
     }
 
+    /// Number of messages in the output queue.
+    #[inline]
+    pub fn out_queue_len(&self) -> usize {
+        self.out_queue.len as usize
+    }
+
     /// Number of messages in the input queue.
     #[inline]
     pub fn inbox_len(&self) -> usize {

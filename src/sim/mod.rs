@@ -249,7 +249,9 @@ pub struct Simulation {
     trace: Trace,
     labels: Labels,
     script: Vec<ScriptStepRt>,
-    start_queue: VecDeque<TaskId>,
+    /// Tasks to look at once the current event's effects are applied, in request order; a
+    /// vector read front to back and cleared when done (cheaper than a ring buffer).
+    start_queue: Vec<TaskId>,
     out_buf: Vec<(Target, Message)>,
     cmd_buf: Vec<Command>,
     counters: Counters,
@@ -481,7 +483,7 @@ impl Simulation {
             trace: Trace::new(mode),
             labels,
             script,
-            start_queue: VecDeque::new(),
+            start_queue: Vec::new(),
             out_buf: Vec::new(),
             cmd_buf: Vec::new(),
             counters: Counters {
@@ -588,15 +590,18 @@ impl Simulation {
         let t = &mut self.tasks[task as usize];
         if !t.in_start_queue {
             t.in_start_queue = true;
-            self.start_queue.push_back(task);
+            self.start_queue.push(task);
         }
     }
 
     fn drain_starts(&mut self) {
-        while let Some(task) = self.start_queue.pop_front() {
+        let mut next = 0;
+        while let Some(&task) = self.start_queue.get(next) {
+            next += 1;
             self.tasks[task as usize].in_start_queue = false;
             self.try_start(task);
         }
+        self.start_queue.clear();
     }
 
     fn schedule_transfer_timer(&mut self, task: TaskId) {
@@ -653,6 +658,10 @@ impl Simulation {
     }
 
     fn pump(&mut self, ch: ChannelId) {
+        if self.channels[ch as usize].out_queue_len() == 0 {
+            // Nothing waits to go on the wire, and the queue was already counted as not full.
+            return;
+        }
         let src = self.channels[ch as usize].src as usize;
         let now = self.sched.now();
         let moved = self.channels[ch as usize]
