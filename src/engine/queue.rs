@@ -18,6 +18,12 @@ use std::collections::VecDeque;
 
 use super::Time;
 
+/// Bits per digit: each level of buckets splits on one hexadecimal digit of the time.
+const DIGIT: u32 = 4;
+const RADIX: usize = 1 << DIGIT;
+const LEVELS: usize = 64 / DIGIT as usize;
+const BUCKETS: usize = LEVELS * RADIX;
+
 /// A monotone priority queue of events keyed by time, first-in first-out among equal times.
 #[derive(Debug)]
 pub struct EventQueue<E> {
@@ -25,10 +31,11 @@ pub struct EventQueue<E> {
     last: Time,
     /// Events at exactly `last`, in scheduling order.
     now: VecDeque<E>,
-    /// `buckets[b - 1]` holds events whose time first differs from `last` in bit `b - 1`.
+    /// `buckets[level * 16 + digit]` holds events whose time first differs from `last` in
+    /// hexadecimal digit `level`, where it has the value `digit`.
     buckets: Vec<Vec<(Time, E)>>,
-    /// Bit `b - 1` is set when `buckets[b - 1]` is not empty.
-    occupied: u64,
+    /// Bit `b % 64` of word `b / 64` is set when `buckets[b]` is not empty.
+    occupied: [u64; BUCKETS / 64],
     len: usize,
     /// A spare vector, swapped in while a bucket is redistributed, so that no pop allocates.
     spare: Vec<(Time, E)>,
@@ -40,14 +47,22 @@ impl<E> Default for EventQueue<E> {
     }
 }
 
+/// The bucket of `time` relative to `last` (`time > last`).
+#[inline]
+fn bucket_of(time: Time, last: Time) -> usize {
+    let level = (63 - (time ^ last).leading_zeros()) / DIGIT;
+    let digit = (time >> (level * DIGIT)) as usize & (RADIX - 1);
+    level as usize * RADIX + digit
+}
+
 impl<E> EventQueue<E> {
     /// An empty queue.
     pub fn new() -> Self {
         EventQueue {
             last: 0,
             now: VecDeque::new(),
-            buckets: (0..64).map(|_| Vec::new()).collect(),
-            occupied: 0,
+            buckets: (0..BUCKETS).map(|_| Vec::new()).collect(),
+            occupied: [0; BUCKETS / 64],
             len: 0,
             spare: Vec::new(),
         }
@@ -60,13 +75,12 @@ impl<E> EventQueue<E> {
         debug_assert!(time >= self.last, "the queue is monotone");
         let time = time.max(self.last);
         self.len += 1;
-        let diff = time ^ self.last;
-        if diff == 0 {
+        if time == self.last {
             self.now.push_back(event);
         } else {
-            let b = 63 - diff.leading_zeros() as usize;
+            let b = bucket_of(time, self.last);
             self.buckets[b].push((time, event));
-            self.occupied |= 1 << b;
+            self.occupied[b / 64] |= 1 << (b % 64);
         }
     }
 
@@ -103,24 +117,28 @@ impl<E> EventQueue<E> {
     /// Moves bucket `b` into lower buckets around its minimum `min`, which becomes `last`.
     fn redistribute(&mut self, b: usize, min: Time) {
         self.last = min;
-        self.occupied &= !(1 << b);
+        self.occupied[b / 64] &= !(1 << (b % 64));
         let mut moving = std::mem::replace(&mut self.buckets[b], std::mem::take(&mut self.spare));
         for (time, event) in moving.drain(..) {
-            let diff = time ^ min;
-            if diff == 0 {
+            if time == min {
                 self.now.push_back(event);
             } else {
-                let nb = 63 - diff.leading_zeros() as usize;
+                let nb = bucket_of(time, min);
                 debug_assert!(nb < b, "events only move down");
                 self.buckets[nb].push((time, event));
-                self.occupied |= 1 << nb;
+                self.occupied[nb / 64] |= 1 << (nb % 64);
             }
         }
         self.spare = moving;
     }
 
+    /// The lowest non-empty bucket: every event in it is earlier than any in a higher one.
+    #[inline]
     fn lowest_bucket(&self) -> Option<usize> {
-        (self.occupied != 0).then(|| self.occupied.trailing_zeros() as usize)
+        self.occupied
+            .iter()
+            .position(|&w| w != 0)
+            .map(|i| i * 64 + self.occupied[i].trailing_zeros() as usize)
     }
 
     /// The time of the earliest event.
@@ -147,11 +165,7 @@ impl<E> EventQueue<E> {
     pub fn memory_bytes(&self) -> usize {
         let entry = std::mem::size_of::<(Time, E)>();
         self.now.capacity() * std::mem::size_of::<E>()
-            + self
-                .buckets
-                .iter()
-                .map(|b| b.capacity() * entry)
-                .sum::<usize>()
+            + self.buckets.iter().map(|b| b.capacity() * entry).sum::<usize>()
             + self.spare.capacity() * entry
     }
 }
