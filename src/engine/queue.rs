@@ -167,7 +167,11 @@ impl<E> EventQueue<E> {
     pub fn memory_bytes(&self) -> usize {
         let entry = std::mem::size_of::<(Time, E)>();
         self.now.capacity() * std::mem::size_of::<E>()
-            + self.buckets.iter().map(|b| b.capacity() * entry).sum::<usize>()
+            + self
+                .buckets
+                .iter()
+                .map(|b| b.capacity() * entry)
+                .sum::<usize>()
             + self.spare.capacity() * entry
     }
 }
