@@ -152,10 +152,35 @@ pub fn dataflow_bp(protocol: ProtocolKind, quick: bool) -> Workload {
     }
 }
 
-/// Bytes of a message that are its payload rather than the engine's bookkeeping: the key,
-/// the value, the origin (source and offset) and the creation time. The engine adds the
-/// sequence number, arrival time, size, kind, tag, priority and the queue link.
-pub const PAYLOAD_BYTES: f64 = 40.0;
+/// Bytes of a pooled message that are its payload rather than the engine's bookkeeping: the
+/// key and the value (8 bytes each), the origin (a 4-byte source and an 8-byte offset) and
+/// the creation time (8). The engine adds the sequence number, arrival time, size, kind, tag,
+/// priority and the queue link.
+pub const PAYLOAD_BYTES: f64 = 36.0;
+
+/// Why a benchmark run gave no figure.
+#[derive(Debug)]
+pub enum BenchError {
+    /// The workload could not be built or run.
+    Scenario(ScenarioError),
+    /// The run failed its own verification: its figures would mean nothing.
+    Violation(String),
+}
+
+impl std::fmt::Display for BenchError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BenchError::Scenario(e) => write!(f, "{e}"),
+            BenchError::Violation(v) => write!(f, "the run failed its own verification: {v}"),
+        }
+    }
+}
+
+impl From<ScenarioError> for BenchError {
+    fn from(e: ScenarioError) -> Self {
+        BenchError::Scenario(e)
+    }
+}
 
 /// Parses a 1,000-process scenario (a bank on a random 4-out mesh) from its JSON text and
 /// builds its world, ready to run: the time a user waits before the first event.
@@ -184,7 +209,7 @@ pub fn build_1000() -> Result<(Duration, usize), ScenarioError> {
 
 /// Runs `workload` once with `seed` and checks the run: a benchmark of wrong runs means
 /// nothing, so a violation is an error.
-pub fn measure(workload: &Workload, seed: u64) -> Result<Measurement, ScenarioError> {
+pub fn measure(workload: &Workload, seed: u64) -> Result<Measurement, BenchError> {
     let opts = RunOptions {
         protocol: workload.protocol,
         seed: Some(seed),
@@ -194,13 +219,10 @@ pub fn measure(workload: &Workload, seed: u64) -> Result<Measurement, ScenarioEr
     let result = simulate(&workload.scenario, &opts, &mut |_, _| {})?;
     let wall = start.elapsed();
     if !result.verdict.ok {
-        return Err(ScenarioError::new(
-            workload.name,
-            format!(
-                "the benchmark run failed its own verification: {:?}",
-                result.verdict.violations
-            ),
-        ));
+        return Err(BenchError::Violation(format!(
+            "{} seed {seed}: {:?}",
+            workload.name, result.verdict.violations
+        )));
     }
     Ok(Measurement {
         events: result.events,
@@ -214,13 +236,13 @@ pub fn measure_batch(
     workload: &Workload,
     seeds: &[u64],
     threads: usize,
-) -> Result<Measurement, ScenarioError> {
+) -> Result<Measurement, BenchError> {
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads.max(1))
         .build()
         .map_err(|e| ScenarioError::new(workload.name, format!("no thread pool: {e}")))?;
     let start = Instant::now();
-    let runs: Result<Vec<Measurement>, ScenarioError> =
+    let runs: Result<Vec<Measurement>, BenchError> =
         pool.install(|| seeds.par_iter().map(|&s| measure(workload, s)).collect());
     let wall = start.elapsed();
     Ok(Measurement {

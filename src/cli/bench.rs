@@ -168,7 +168,10 @@ fn workload_for(job: &str, quick: bool) -> Option<(Workload, usize)> {
         "bank-1m" => bench::bank_1m(quick),
         "bank-1m-baseline" => bench::baseline(&bench::bank_1m(quick)),
         "dataflow-bp" => bench::dataflow_bp(arg.parse().ok()?, quick),
-        "sweep" => return Some((bench::bank_64_sweep(quick), arg.parse().ok()?)),
+        "sweep" => {
+            let threads = arg.parse().ok().filter(|&t| t > 0)?;
+            return Some((bench::bank_64_sweep(quick), threads));
+        }
         _ => return None,
     };
     Some((w, 0))
@@ -185,7 +188,13 @@ fn worker(job: &str, quick: bool) -> Result<(), Failure> {
     } else {
         bench::measure(&w, w.scenario.seed)
     }
-    .map_err(|e| Failure::BadInput(format!("bench {job}: {e}")))?;
+    .map_err(|e| match e {
+        bench::BenchError::Violation(v) => {
+            eprintln!("snapsim: bench {job}: the run failed its own verification: {v}");
+            Failure::Violation
+        }
+        bench::BenchError::Scenario(e) => Failure::BadInput(format!("bench {job}: {e}")),
+    })?;
     let report = ChildReport {
         events: m.events,
         wall_ns: m.wall.as_nanos() as u64,
@@ -207,6 +216,11 @@ fn child(job: &str, quick: bool) -> Result<ChildReport, Failure> {
     let out = cmd
         .output()
         .map_err(|e| Failure::Io(anyhow::anyhow!("cannot start a benchmark run: {e}")))?;
+    if out.status.code() == Some(1) {
+        // A measured run failed its verification; the child has said which.
+        eprint!("{}", String::from_utf8_lossy(&out.stderr));
+        return Err(Failure::Violation);
+    }
     if !out.status.success() {
         return Err(Failure::Io(anyhow::anyhow!(
             "benchmark run `{job}` failed: {}",
@@ -220,18 +234,19 @@ fn child(job: &str, quick: bool) -> Result<ChildReport, Failure> {
     })
 }
 
-/// Runs `job` `runs` times; the median wall time's run, and the highest peak memory.
+/// Runs `job` `runs` times: the median wall time (the mean of the middle two for an even
+/// count; every run has the same events) and the highest peak memory.
 fn median_of(job: &str, quick: bool, runs: u32) -> Result<ChildReport, Failure> {
     let mut all = Vec::new();
     for _ in 0..runs {
         all.push(child(job, quick)?);
     }
     let peak = all.iter().filter_map(|r| r.peak_rss_bytes).max();
-    all.sort_by_key(|r| r.wall_ns);
-    let mid = all.swap_remove(all.len() / 2);
+    let mut walls: Vec<f64> = all.iter().map(|r| r.wall_ns as f64).collect();
     Ok(ChildReport {
+        events: all[0].events,
+        wall_ns: bench::median(&mut walls).round() as u64,
         peak_rss_bytes: peak,
-        ..mid
     })
 }
 
