@@ -504,8 +504,7 @@ impl Channel {
 
     /// The arrival time of the next message on the wire.
     #[inline]
-    pub fn next_arrival(&self, pool: &MessagePool) -> Option<Time> {
-        let _ = pool;
+    pub fn next_arrival(&self) -> Option<Time> {
         (self.wire.len > 0).then_some(self.wire_head_at)
     }
 
@@ -731,6 +730,48 @@ mod tests {
     }
 
     #[test]
+    fn a_reordering_wire_delivers_by_arrival_time_then_send_order() {
+        let mut c = cfg(Latency::Uniform { min: 1, max: 50 }, 1 << 30, 1 << 30);
+        c.fifo = false;
+        let mut p = MessagePool::new();
+        let mut ch = Channel::new(0, 1, c);
+        let mut r = rng();
+        // Batches of (time of the arrival call, what arrived), arrivals interleaved with sends
+        // so that the wire is walked while it changes.
+        let mut batches: Vec<(Time, Vec<Message>)> = Vec::new();
+        let mut take_batch = |ch: &mut Channel, p: &mut MessagePool, t: Time| {
+            ch.arrive(p, t, |_| {});
+            batches.push((t, std::iter::from_fn(|| ch.take(p)).collect()));
+        };
+        for t in 0..400 {
+            ch.send(&mut p, data(1));
+            ch.pump(&mut p, t, &mut r);
+            if t % 7 == 0 {
+                take_batch(&mut ch, &mut p, t);
+            }
+        }
+        while let Some(t) = ch.next_arrival() {
+            take_batch(&mut ch, &mut p, t);
+        }
+        assert_eq!(p.live(), 0, "every record went back to the pool");
+        let mut last_batch = 0;
+        let mut count = 0;
+        for (t, batch) in &batches {
+            for m in batch {
+                assert!(m.arrive_at <= *t && (count == 0 || m.arrive_at > last_batch));
+            }
+            for w in batch.windows(2) {
+                assert!((w[0].arrive_at, w[0].seq) < (w[1].arrive_at, w[1].seq));
+            }
+            if !batch.is_empty() {
+                last_batch = *t;
+            }
+            count += batch.len();
+        }
+        assert_eq!(count, 400);
+    }
+
+    #[test]
     fn credits_hold_data_in_the_output_queue_until_the_receiver_consumes() {
         // Room for two 100-byte messages at the receiver.
         let mut p = MessagePool::new();
@@ -825,8 +866,8 @@ mod tests {
         ch.send(&mut p, data(1000));
         ch.send(&mut p, data(1000));
         ch.pump(&mut p, 0, &mut r);
-        assert_eq!(ch.next_arrival(&p), Some(1_000_000));
+        assert_eq!(ch.next_arrival(), Some(1_000_000));
         ch.arrive(&mut p, 1_000_000, |_| {});
-        assert_eq!(ch.next_arrival(&p), Some(2_000_000));
+        assert_eq!(ch.next_arrival(), Some(2_000_000));
     }
 }

@@ -619,7 +619,7 @@ impl Simulation {
 
     fn ensure_arrival(&mut self, ch: ChannelId) {
         let c = &mut self.channels[ch as usize];
-        if let Some(t) = c.next_arrival(&self.pool) {
+        if let Some(t) = c.next_arrival() {
             if c.scheduled_arrival.is_none_or(|s| t < s) {
                 c.scheduled_arrival = Some(t);
                 self.sched.at(t, Event::Arrive(ch));
