@@ -439,33 +439,82 @@ impl Channel {
                 self.wire_bytes += bytes;
             }
             self.out_queue.pop_front(pool);
-            let start = now.max(self.link_free_at);
-            let tx = match self.config.bandwidth {
-                Some(bw) if bw > 0 => (u128::from(bytes) * 1_000_000_000)
-                    .div_ceil(u128::from(bw))
-                    .min(u128::from(Time::MAX)) as Time,
-                _ => 0,
-            };
-            self.link_free_at = start.saturating_add(tx);
             let latency = match self.latency_overrides.front() {
                 Some(&(s, l)) if s == seq => {
                     self.latency_overrides.pop_front();
-                    l
+                    Some(l)
                 }
-                _ => self.config.latency.sample(rng),
+                _ => None,
             };
-            let mut arrive = self.link_free_at.saturating_add(latency);
-            if self.config.fifo {
-                arrive = arrive.max(self.last_arrival);
-                self.last_arrival = arrive;
-            }
-            self.put_on_wire(pool, i, arrive);
+            self.launch(pool, i, bytes, latency, now, rng);
             moved += 1;
         }
         Pumped {
             moved,
             unblocked_sender: was_full && !self.out_full(),
         }
+    }
+
+    /// Puts record `i` of `bytes` on the wire at `now`: serialisation behind what the link is
+    /// still sending, then its own latency (or the channel's), then the FIFO clamp.
+    #[inline]
+    fn launch(
+        &mut self,
+        pool: &mut MessagePool,
+        i: u32,
+        bytes: u64,
+        latency: Option<Time>,
+        now: Time,
+        rng: &mut RngStream,
+    ) {
+        let start = now.max(self.link_free_at);
+        let tx = match self.config.bandwidth {
+            Some(bw) if bw > 0 => (u128::from(bytes) * 1_000_000_000)
+                .div_ceil(u128::from(bw))
+                .min(u128::from(Time::MAX)) as Time,
+            _ => 0,
+        };
+        self.link_free_at = start.saturating_add(tx);
+        let latency = latency.unwrap_or_else(|| self.config.latency.sample(rng));
+        let mut arrive = self.link_free_at.saturating_add(latency);
+        if self.config.fifo {
+            arrive = arrive.max(self.last_arrival);
+            self.last_arrival = arrive;
+        }
+        self.put_on_wire(pool, i, arrive);
+    }
+
+    /// [`Channel::send`] (with its own `latency` if given) then [`Channel::pump`], in one step
+    /// when nothing waits in the output queue and the receiver has credit: the message goes
+    /// straight on the wire, exactly as the two calls would put it. Returns the sequence
+    /// number and how many messages went on the wire.
+    #[inline]
+    pub fn send_and_pump(
+        &mut self,
+        pool: &mut MessagePool,
+        msg: Message,
+        latency: Option<Time>,
+        now: Time,
+        rng: &mut RngStream,
+    ) -> (u64, usize) {
+        let bytes = u64::from(msg.bytes);
+        if self.out_queue.len > 0 || (msg.is_data() && !self.has_credit_for(bytes)) {
+            let seq = match latency {
+                Some(l) => self.send_with_latency(pool, msg, l),
+                None => self.send(pool, msg),
+            };
+            return (seq, self.pump(pool, now, rng).moved);
+        }
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        if msg.is_data() {
+            self.wire_bytes += bytes;
+        }
+        let mut slot = Slot::pack(&msg);
+        slot.seq = seq;
+        let i = pool.alloc(slot);
+        self.launch(pool, i, bytes, latency, now, rng);
+        (seq, 1)
     }
 
     /// Links record `i`, arriving at `at`, into the wire after every message arriving no later.

@@ -675,10 +675,9 @@ impl Simulation {
 
     fn send(&mut self, ch: ChannelId, msg: Message, latency: Option<Time>) {
         let c = &mut self.channels[ch as usize];
-        let seq = match latency {
-            Some(l) => c.send_with_latency(&mut self.pool, msg, l),
-            None => c.send(&mut self.pool, msg),
-        };
+        let now = self.sched.now();
+        let rng = &mut self.tasks[c.src as usize].net_rng;
+        let (seq, moved) = c.send_and_pump(&mut self.pool, msg, latency, now, rng);
         if msg.is_data() {
             self.counters.data_messages += 1;
         } else {
@@ -693,7 +692,10 @@ impl Simulation {
             tag: msg.tag,
             num: msg.num,
         });
-        self.pump(ch);
+        if moved > 0 {
+            self.ensure_arrival(ch);
+        }
+        self.sync_full(ch);
     }
 
     /// Sends what a behaviour emitted, routing `Target::Route` through every output edge.
