@@ -57,10 +57,13 @@ pub(super) fn bench(args: BenchArgs) -> Result<(), Failure> {
     let runs = args.runs.unwrap_or(if args.quick { 1 } else { 3 }).max(1);
     let wanted = |w: &str| args.only.is_empty() || args.only.iter().any(|o| o == w);
     if !args.json {
+        let build = if cfg!(debug_assertions) {
+            "a DEBUG build, whose figures mean little (use cargo run --release)"
+        } else {
+            "release build"
+        };
         println!(
-            "snapsim bench: release build: {}, {} run(s) per workload, median shown, {} cores",
-            !cfg!(debug_assertions),
-            runs,
+            "snapsim bench: {build}, {runs} run(s) per workload, medians, {} cores",
             cores()
         );
         println!(
