@@ -36,18 +36,6 @@ pub struct Measurement {
     pub wall: Duration,
 }
 
-impl Measurement {
-    /// Events per wall-clock second.
-    pub fn events_per_sec(&self) -> f64 {
-        self.events as f64 / self.wall.as_secs_f64().max(1e-9)
-    }
-
-    /// Wall-clock nanoseconds per event.
-    pub fn ns_per_event(&self) -> f64 {
-        self.wall.as_nanos() as f64 / (self.events.max(1)) as f64
-    }
-}
-
 /// A bank relay: `procs` processes on a random `k`-out mesh (ring edge included), each
 /// starting `per_proc` transfers that are passed on forever, so `procs * per_proc` messages
 /// stay in flight. Chandy-Lamport snapshots every `interval` when given.

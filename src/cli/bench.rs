@@ -144,11 +144,11 @@ fn bank_line(
     } else {
         None
     };
-    let base_w = bench::baseline(&w);
     let base_rss = base.and_then(|b| b.peak_rss_bytes);
     let per_msg = match (m.peak_rss_bytes, base_rss, w.in_flight) {
         (Some(full), Some(empty), Some(n)) => {
-            let extra = n.saturating_sub(base_w.in_flight.unwrap_or(0)).max(1);
+            let base_in_flight = bench::baseline(&w).in_flight.unwrap_or(0);
+            let extra = n.saturating_sub(base_in_flight).max(1);
             Some(full.saturating_sub(empty) as f64 / extra as f64)
         }
         _ => None,
@@ -163,13 +163,17 @@ fn bank_line(
     Ok(())
 }
 
+/// The workload a child measures, and its thread count for a batch (0: one run). `NAME:ARG`
+/// carries a protocol or a thread count; `NAME-baseline` is NAME with one transfer per process.
 fn workload_for(job: &str, quick: bool) -> Option<(Workload, usize)> {
+    if let Some(base) = job.strip_suffix("-baseline") {
+        let (w, threads) = workload_for(base, quick)?;
+        return (threads == 0).then(|| (bench::baseline(&w), 0));
+    }
     let (name, arg) = job.split_once(':').unwrap_or((job, ""));
     let w = match name {
         "bank-64" => bench::bank_64(quick),
-        "bank-64-baseline" => bench::baseline(&bench::bank_64(quick)),
         "bank-1m" => bench::bank_1m(quick),
-        "bank-1m-baseline" => bench::baseline(&bench::bank_1m(quick)),
         "dataflow-bp" => bench::dataflow_bp(arg.parse().ok()?, quick),
         "sweep" => {
             let threads = arg.parse().ok().filter(|&t| t > 0)?;

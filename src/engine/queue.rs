@@ -162,18 +162,6 @@ impl<E> EventQueue<E> {
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
-
-    /// Bytes of memory the queue holds (its buffers' capacity).
-    pub fn memory_bytes(&self) -> usize {
-        let entry = std::mem::size_of::<(Time, E)>();
-        self.now.capacity() * std::mem::size_of::<E>()
-            + self
-                .buckets
-                .iter()
-                .map(|b| b.capacity() * entry)
-                .sum::<usize>()
-            + self.spare.capacity() * entry
-    }
 }
 
 #[cfg(test)]

@@ -152,11 +152,6 @@ impl MessagePool {
         self.live
     }
 
-    /// Bytes of memory the pool has used at its peak (its records, free ones included).
-    pub fn memory_bytes(&self) -> usize {
-        self.slots.len() * std::mem::size_of::<Slot>()
-    }
-
     #[inline]
     fn alloc(&mut self, slot: Slot) -> u32 {
         self.live += 1;
@@ -414,15 +409,7 @@ impl Channel {
     }
 
     /// Moves messages from the output queue onto the wire while the receiver has credit.
-    #[inline]
     pub fn pump(&mut self, pool: &mut MessagePool, now: Time, rng: &mut RngStream) -> Pumped {
-        if self.out_queue.len == 0 {
-            return Pumped::default();
-        }
-        self.pump_some(pool, now, rng)
-    }
-
-    fn pump_some(&mut self, pool: &mut MessagePool, now: Time, rng: &mut RngStream) -> Pumped {
         let was_full = self.out_full();
         let mut moved = 0;
         while self.out_queue.head != NIL {
@@ -737,32 +724,11 @@ mod tests {
         }
     }
 
-    #[test]
-    fn fifo_clamps_arrivals_so_nothing_overtakes() {
-        // Latencies between 1 and 1000 ns: without the clamp later messages would often
-        // arrive first.
-        let mut p = MessagePool::new();
-        let mut ch = Channel::new(
-            0,
-            1,
-            cfg(Latency::Uniform { min: 1, max: 1000 }, 1 << 30, 1 << 30),
-        );
-        let mut r = rng();
-        for t in 0..200 {
-            ch.send(&mut p, data(1));
-            ch.pump(&mut p, t, &mut r);
-        }
-        ch.arrive(&mut p, Time::MAX, |_| {});
-        let seqs: Vec<u64> = std::iter::from_fn(|| ch.take(&mut p))
-            .map(|m| m.seq)
-            .collect();
-        assert_eq!(seqs, (0..200).collect::<Vec<_>>());
-    }
-
-    #[test]
-    fn non_fifo_channels_reorder() {
+    /// Sends 200 one-byte messages, one per nanosecond, with latencies between 1 and 1000 ns,
+    /// and returns their sequence numbers in the order they were delivered.
+    fn delivery_order(fifo: bool) -> Vec<u64> {
         let mut c = cfg(Latency::Uniform { min: 1, max: 1000 }, 1 << 30, 1 << 30);
-        c.fifo = false;
+        c.fifo = fifo;
         let mut p = MessagePool::new();
         let mut ch = Channel::new(0, 1, c);
         let mut r = rng();
@@ -771,9 +737,20 @@ mod tests {
             ch.pump(&mut p, t, &mut r);
         }
         ch.arrive(&mut p, Time::MAX, |_| {});
-        let seqs: Vec<u64> = std::iter::from_fn(|| ch.take(&mut p))
+        std::iter::from_fn(|| ch.take(&mut p))
             .map(|m| m.seq)
-            .collect();
+            .collect()
+    }
+
+    #[test]
+    fn fifo_clamps_arrivals_so_nothing_overtakes() {
+        // Without the clamp later messages would often arrive first.
+        assert_eq!(delivery_order(true), (0..200).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn non_fifo_channels_reorder() {
+        let seqs = delivery_order(false);
         assert_eq!(seqs.len(), 200);
         assert!(seqs.windows(2).any(|w| w[0] > w[1]), "expected reordering");
     }
