@@ -12,6 +12,21 @@ use plotters::style::FontStyle;
 
 use super::RunResult;
 
+/// Draws the series legend the same way on every chart: a framed box at `position`.
+fn legend<'a, DB: DrawingBackend + 'a, X: Ranged, Y: Ranged>(
+    chart: &mut ChartContext<'a, DB, Cartesian2d<X, Y>>,
+    position: SeriesLabelPosition,
+) -> Result<(), String> {
+    chart
+        .configure_series_labels()
+        .label_font((FONT, 15))
+        .background_style(WHITE.mix(0.9))
+        .border_style(BLACK)
+        .position(position)
+        .draw()
+        .map_err(|e| e.to_string())
+}
+
 /// One chart in both formats.
 #[derive(Debug, Clone)]
 pub struct Chart {
@@ -300,14 +315,7 @@ pub fn size(runs: &[RunResult], title: &str) -> Result<Chart, String> {
                 .legend(|(x, y)| {
                     Rectangle::new([(x, y - 5), (x + 14, y + 5)], BLACK.mix(0.35).filled())
                 });
-            chart
-                .configure_series_labels()
-                .label_font((FONT, 15))
-                .background_style(WHITE.mix(0.9))
-                .border_style(BLACK)
-                .position(SeriesLabelPosition::UpperLeft)
-                .draw()
-                .map_err(|e| e.to_string())?;
+            legend(&mut chart, SeriesLabelPosition::UpperLeft)?;
             Ok(())
         }};
     }
@@ -362,14 +370,7 @@ pub fn size_vs_duration(runs: &[RunResult], title: &str) -> Result<Chart, String
                     .label(p.as_str())
                     .legend(move |(x, y)| Circle::new((x + 7, y), 5, c.filled()));
             }
-            chart
-                .configure_series_labels()
-                .label_font((FONT, 15))
-                .background_style(WHITE.mix(0.9))
-                .border_style(BLACK)
-                .position(SeriesLabelPosition::UpperRight)
-                .draw()
-                .map_err(|e| e.to_string())?;
+            legend(&mut chart, SeriesLabelPosition::UpperRight)?;
             Ok(())
         }};
     }
@@ -479,14 +480,7 @@ pub fn lines(
                     }
                 }
             }
-            chart
-                .configure_series_labels()
-                .label_font((FONT, 15))
-                .background_style(WHITE.mix(0.9))
-                .border_style(BLACK)
-                .position(SeriesLabelPosition::UpperLeft)
-                .draw()
-                .map_err(|e| e.to_string())?;
+            legend(&mut chart, SeriesLabelPosition::UpperLeft)?;
             Ok(())
         }};
     }
