@@ -152,6 +152,19 @@ impl<E> EventQueue<E> {
         self.buckets[b].iter().map(|&(t, _)| t).min()
     }
 
+    /// The event most likely to be popped next, without changing the queue: the first one
+    /// due at the last popped time, else the first of the lowest bucket. A hint only: in a
+    /// bucket above the lowest level the first event need not be the earliest, and events
+    /// pushed meanwhile may come before it.
+    #[inline]
+    pub fn peek_likely(&self) -> Option<&E> {
+        if let Some(e) = self.now.front() {
+            return Some(e);
+        }
+        let b = self.lowest_bucket()?;
+        self.buckets[b].first().map(|(_, e)| e)
+    }
+
     /// Number of queued events.
     #[inline]
     pub fn len(&self) -> usize {
@@ -182,6 +195,23 @@ mod tests {
             order,
             vec![(0, "first"), (5, "a"), (5, "b"), (10, "c"), (10, "d")]
         );
+    }
+
+    #[test]
+    fn peek_likely_names_the_next_event_without_changing_the_queue() {
+        let mut q = EventQueue::new();
+        assert_eq!(q.peek_likely(), None);
+        q.push(20, 'b');
+        q.push(20, 'c');
+        q.push(5, 'a');
+        // A single event in the lowest bucket is the next one.
+        assert_eq!(q.peek_likely(), Some(&'a'));
+        assert_eq!(q.pop(), Some((5, 'a')));
+        assert_eq!(q.pop(), Some((20, 'b')));
+        // Due now: the front of the ties.
+        assert_eq!(q.peek_likely(), Some(&'c'));
+        assert_eq!(q.len(), 1);
+        assert_eq!(q.pop(), Some((20, 'c')));
     }
 
     #[test]
