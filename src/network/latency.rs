@@ -2,7 +2,7 @@
 
 use rand_distr::{Distribution, Normal};
 
-use crate::engine::rng::{unit, RngStream};
+use crate::engine::rng::RngStream;
 use crate::engine::Time;
 
 /// How long a message takes on a channel once it is on the wire (after serialisation).
@@ -49,11 +49,7 @@ impl Latency {
                     min + crate::engine::rng::below(rng, max - min + 1)
                 }
             }
-            Latency::Exponential { mean } => {
-                // Inverse transform; 1 - u lies in (0, 1], so the logarithm is finite.
-                let u = 1.0 - unit(rng);
-                crate::engine::rng::round_to_u64(-(u.ln()) * mean as f64)
-            }
+            Latency::Exponential { mean } => crate::engine::rng::exponential(rng, mean),
             Latency::Normal { mean, std_dev } => {
                 let normal = Normal::new(mean as f64, std_dev as f64)
                     .expect("standard deviation is finite and non-negative");

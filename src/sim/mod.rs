@@ -19,7 +19,7 @@ pub use run::{RunOutput, TaskSummary};
 use std::collections::VecDeque;
 
 use crate::coordinator::{AbortReason, Coordinator, CoordinatorConfig};
-use crate::engine::rng::{unit, RngStream};
+use crate::engine::rng::RngStream;
 use crate::engine::{Model, RngStreams, Scheduler, Time, Trace, TraceEvent, TraceMode};
 use crate::network::{Channel, ChannelId, Message, MessagePool, MsgKind, TaskId};
 use crate::protocols::{Command, Control, ProtocolKind, TaskProtocol, TaskView};
@@ -609,8 +609,7 @@ impl Simulation {
             return;
         };
         let t = &mut self.tasks[task as usize];
-        let u = 1.0 - unit(&mut t.work_rng);
-        let gap = crate::engine::rng::round_to_u64(-(u.ln()) * mean as f64).max(1);
+        let gap = crate::engine::rng::exponential(&mut t.work_rng, mean).max(1);
         let at = self.sched.now().saturating_add(gap);
         if at <= self.limit {
             self.sched.at(at, Event::Timer(task));
