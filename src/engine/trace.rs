@@ -182,7 +182,7 @@ impl TraceEvent {
     }
 
     /// The event as a fixed list of words for hashing: a code, the time, and the fields.
-    #[inline]
+    #[inline(always)]
     fn words(&self) -> [u64; 5] {
         match *self {
             TraceEvent::Send {
@@ -275,7 +275,7 @@ impl Trace {
     }
 
     /// Appends one event.
-    #[inline]
+    #[inline(always)]
     pub fn record(&mut self, event: TraceEvent) {
         for w in event.words() {
             self.lanes[0] = (self.lanes[0] ^ w)
