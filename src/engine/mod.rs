@@ -99,9 +99,15 @@ pub trait Model {
 
     /// Told, before an event is handled, which event will probably run after it, so that
     /// the model can ask the memory system for what that one will read while this one is
-    /// handled. Only a hint: it must change nothing the run depends on. The default ignores
-    /// it.
+    /// handled. Only a hint: it must change nothing the run depends on. Asked for only while
+    /// [`Model::wants_prefetch`] says so, since finding the next event costs a little.
     fn prefetch(&self, _next: &Self::Event) {}
+
+    /// Whether [`Model::prefetch`] is worth calling; asked at the start of every [`run`].
+    /// The default says no.
+    fn wants_prefetch(&self) -> bool {
+        false
+    }
 }
 
 /// Asks the processor to bring `value` into its caches; it returns at once and changes
@@ -136,6 +142,7 @@ where
     M::Event: Copy,
 {
     let mut stats = RunStats::default();
+    let hints = model.wants_prefetch();
     loop {
         let sched = model.scheduler();
         let Some((time, event)) = sched.queue.pop_until(until) else {
@@ -143,9 +150,10 @@ where
             break;
         };
         sched.now = time;
-        let next = sched.queue.peek_likely().copied();
-        if let Some(next) = next {
-            model.prefetch(&next);
+        if hints {
+            if let Some(next) = sched.queue.peek_likely().copied() {
+                model.prefetch(&next);
+            }
         }
         model.handle(event);
         stats.events += 1;

@@ -152,6 +152,11 @@ impl MessagePool {
         self.live
     }
 
+    /// Bytes of records the pool has grown to, free ones included.
+    pub fn footprint(&self) -> usize {
+        self.slots.len() * std::mem::size_of::<Slot>()
+    }
+
     #[inline]
     fn alloc(&mut self, slot: Slot) -> u32 {
         self.live += 1;
