@@ -98,7 +98,7 @@ pub fn bank_64_sweep(quick: bool) -> Workload {
 
 /// `bank-1m`: 1,024 processes, 8 outgoing channels each, 1,000,448 transfers in flight,
 /// no snapshots (so that the memory measured is the engine's, not recorded channel state).
-/// About 20 million events; `quick` runs a tenth of them with a tenth of the messages.
+/// About 14 million events; `quick` runs a tenth of them with a tenth of the messages.
 pub fn bank_1m(quick: bool) -> Workload {
     let (per_proc, duration) = if quick { (98, "200ms") } else { (977, "500ms") };
     Workload {
