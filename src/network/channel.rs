@@ -83,8 +83,8 @@ struct Slot {
 }
 
 const _: () = assert!(
-    std::mem::size_of::<Slot>() == 64,
-    "a pooled message is 64 bytes"
+    std::mem::size_of::<Slot>() == 64 && std::mem::align_of::<Slot>() == 64,
+    "a pooled message is one 64-byte cache line"
 );
 
 impl Slot {
