@@ -76,22 +76,19 @@ fn bank(
 /// Chandy-Lamport snapshot every 100 ms of simulated time (markers are under 0.1% of events).
 /// About 20 million events; `quick` runs a tenth of it.
 pub fn bank_64(quick: bool) -> Workload {
-    let duration = if quick { "600ms" } else { "6s" };
-    Workload {
-        name: "bank-64",
-        protocol: ProtocolKind::ChandyLamport,
-        scenario: bank("bank-64", 64, 4, 157, "1ms", duration, Some("100ms")),
-        in_flight: Some(64 * 157),
-    }
+    bank_64_named("bank-64", if quick { "600ms" } else { "6s" })
 }
 
 /// `bank-64` cut to about 5 million events, for the seed sweep.
 pub fn bank_64_sweep(quick: bool) -> Workload {
-    let duration = if quick { "150ms" } else { "1500ms" };
+    bank_64_named("sweep", if quick { "150ms" } else { "1500ms" })
+}
+
+fn bank_64_named(name: &'static str, duration: &str) -> Workload {
     Workload {
-        name: "sweep",
+        name,
         protocol: ProtocolKind::ChandyLamport,
-        scenario: bank("sweep", 64, 4, 157, "1ms", duration, Some("100ms")),
+        scenario: bank(name, 64, 4, 157, "1ms", duration, Some("100ms")),
         in_flight: Some(64 * 157),
     }
 }
