@@ -189,6 +189,58 @@ mod tests {
         }
     }
 
+    /// A model that wants prefetch hints and writes down what it is told.
+    struct Hinted {
+        inner: Recorder,
+        hints: std::cell::RefCell<Vec<u32>>,
+    }
+
+    impl Model for Hinted {
+        type Event = u32;
+        fn scheduler(&mut self) -> &mut Scheduler<u32> {
+            &mut self.inner.sched
+        }
+        fn handle(&mut self, event: u32) {
+            self.inner.handle(event);
+        }
+        fn prefetch(&self, next: &u32) {
+            self.hints.borrow_mut().push(*next);
+        }
+        fn wants_prefetch(&self) -> bool {
+            true
+        }
+    }
+
+    #[test]
+    fn prefetch_hints_name_the_next_event_and_change_nothing() {
+        let schedule = |sched: &mut Scheduler<u32>| {
+            for (t, e) in [(5, 2), (3, 1), (5, 3), (3, 4), (9, 5)] {
+                sched.at(t, e);
+            }
+        };
+        let mut plain = Recorder {
+            seen: vec![],
+            sched: Scheduler::new(),
+        };
+        schedule(&mut plain.sched);
+        run(&mut plain, Time::MAX);
+        let mut hinted = Hinted {
+            inner: Recorder {
+                seen: vec![],
+                sched: Scheduler::new(),
+            },
+            hints: Default::default(),
+        };
+        schedule(&mut hinted.inner.sched);
+        run(&mut hinted, Time::MAX);
+        assert_eq!(hinted.inner.seen, plain.seen);
+        // Each hint, given before an event ran, named the one that ran after it (10 was
+        // scheduled by the handler of 1, and named before 4 ran); none before the last.
+        let next: Vec<u32> = plain.seen[1..].iter().map(|&(_, e)| e).collect();
+        assert_eq!(next, [4, 10, 2, 3, 5]);
+        assert_eq!(*hinted.hints.borrow(), next);
+    }
+
     #[test]
     fn ties_run_in_scheduling_order() {
         let mut sched = Scheduler::new();
