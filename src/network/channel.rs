@@ -289,13 +289,34 @@ impl List {
         })
     }
 
-    fn for_each_mut(&self, pool: &mut MessagePool, mut f: impl FnMut(&mut Slot)) {
-        let mut cur = self.head;
-        while cur != NIL {
-            let s = &mut pool.slots[cur as usize];
-            f(s);
-            cur = s.next;
+    /// Links record `i` in after record `prev` (at the front when `prev` is `NIL`).
+    fn insert_after(&mut self, pool: &mut MessagePool, prev: u32, i: u32) {
+        let next = match prev {
+            NIL => self.head,
+            p => pool.slots[p as usize].next,
+        };
+        pool.slots[i as usize].next = next;
+        match prev {
+            NIL => self.head = i,
+            p => pool.slots[p as usize].next = i,
         }
+        if next == NIL {
+            self.tail = i;
+        }
+        self.len += 1;
+    }
+
+    /// Unlinks record `i`, which follows record `prev` (`NIL`: `i` is the first).
+    fn unlink_after(&mut self, pool: &mut MessagePool, prev: u32, i: u32) {
+        let next = pool.slots[i as usize].next;
+        match prev {
+            NIL => self.head = next,
+            p => pool.slots[p as usize].next = next,
+        }
+        if self.tail == i {
+            self.tail = prev;
+        }
+        self.len -= 1;
     }
 
     /// Returns every record to the pool.
@@ -315,6 +336,15 @@ pub struct Pumped {
     pub unblocked_sender: bool,
 }
 
+/// Consecutive records on the wire that arrive at the same instant.
+#[derive(Debug, Clone, Copy)]
+struct Arrival {
+    at: Time,
+    /// The group's first record; the others follow it in the channel's list.
+    first: u32,
+    count: u32,
+}
+
 /// A directed, reliable channel from `src` to `dst`. Its messages live in the
 /// [`MessagePool`] passed to every call that touches them.
 #[derive(Debug, Clone)]
@@ -326,17 +356,22 @@ pub struct Channel {
     /// Static properties.
     pub config: ChannelConfig,
     out_queue: List,
-    /// In transit, sorted by arrival time. While a record is on the wire its `arrive_at`
-    /// holds the arrival time of the record after it, and `wire_head_at` that of the first:
-    /// finding the next arrival then reads this channel rather than a record sent long ago
-    /// (a cache miss per arrival with a million messages in flight). Taking a record off the
-    /// wire restores its own time.
-    wire: List,
-    wire_head_at: Time,
-    inbox: List,
+    /// The input queue followed by the wire, in one list: its first `inbox_len` records have
+    /// arrived, the rest are in transit, sorted by arrival time. An arrival then moves the
+    /// boundary instead of relinking records, and touches none of them: walking the records
+    /// that arrive together was a chain of cache misses, one per record, each waiting for
+    /// the last (with 10,000 messages in flight they are no longer in the processor's
+    /// nearest caches when they arrive).
+    queue: List,
+    inbox_len: u32,
+    /// The records on the wire grouped by arrival time, earliest first.
+    arrivals: VecDeque<Arrival>,
+    /// Priority records on the wire: their arrival reorders the input queue, which takes
+    /// the record-by-record path.
+    wire_priority: u32,
     out_bytes: u64,
-    wire_bytes: u64,
-    inbox_bytes: u64,
+    /// Data bytes on the wire and in the input queue: the receiver's credit in use.
+    queued_bytes: u64,
     next_seq: u64,
     last_arrival: Time,
     link_free_at: Time,
@@ -360,12 +395,12 @@ impl Channel {
             dst,
             config,
             out_queue: List::EMPTY,
-            wire: List::EMPTY,
-            wire_head_at: 0,
-            inbox: List::EMPTY,
+            queue: List::EMPTY,
+            inbox_len: 0,
+            arrivals: VecDeque::new(),
+            wire_priority: 0,
             out_bytes: 0,
-            wire_bytes: 0,
-            inbox_bytes: 0,
+            queued_bytes: 0,
             next_seq: 0,
             last_arrival: 0,
             link_free_at: 0,
@@ -420,10 +455,9 @@ impl Channel {
 
     #[inline]
     fn has_credit_for(&self, bytes: u64) -> bool {
-        let used = self.wire_bytes + self.inbox_bytes;
         // An empty receiver always takes one message, so a message larger than the whole
         // capacity still gets through instead of deadlocking.
-        used == 0 || used + bytes <= self.config.in_capacity
+        self.queued_bytes == 0 || self.queued_bytes + bytes <= self.config.in_capacity
     }
 
     /// Moves messages from the output queue onto the wire while the receiver has credit.
@@ -441,7 +475,7 @@ impl Channel {
                     break;
                 }
                 self.out_bytes -= bytes;
-                self.wire_bytes += bytes;
+                self.queued_bytes += bytes;
             }
             self.out_queue.pop_front(pool);
             let latency = match self.latency_overrides.as_deref_mut() {
@@ -512,7 +546,7 @@ impl Channel {
         let seq = self.next_seq;
         self.next_seq += 1;
         if msg.is_data() {
-            self.wire_bytes += bytes;
+            self.queued_bytes += bytes;
         }
         let mut slot = Slot::pack(&msg);
         slot.seq = seq;
@@ -521,127 +555,228 @@ impl Channel {
         (seq, 1)
     }
 
-    /// Links record `i`, arriving at `at`, into the wire after every message arriving no later.
+    /// Puts record `i`, arriving at `at`, on the wire after every message arriving no later.
+    /// A group's count cannot overflow: the pool holds fewer than `u32::MAX` records.
     #[inline]
     fn put_on_wire(&mut self, pool: &mut MessagePool, i: u32, at: Time) {
-        if self.wire.len == 0 || self.wire_head_at > at {
-            // First on the wire (a reordering channel may also put it ahead of the rest).
-            pool.slots[i as usize].arrive_at = self.wire_head_at;
-            self.wire_head_at = at;
-            self.wire.insert_after_prefix(pool, i, |_| false);
-            return;
+        let slot = &mut pool.slots[i as usize];
+        slot.arrive_at = at;
+        if slot.priority {
+            self.wire_priority += 1;
         }
-        if self.config.fifo {
-            // Arrival times never decrease on a FIFO channel: append.
-            pool.slots[self.wire.tail as usize].arrive_at = at;
-            self.wire.push_back(pool, i);
-            return;
+        match self.arrivals.back_mut() {
+            // Only a reordering channel puts a record ahead of one already on the wire.
+            Some(last) if last.at > at => self.insert_on_wire(pool, i, at),
+            Some(last) if last.at == at => {
+                last.count += 1;
+                self.queue.push_back(pool, i);
+            }
+            _ => {
+                self.arrivals.push_back(Arrival {
+                    at,
+                    first: i,
+                    count: 1,
+                });
+                self.queue.push_back(pool, i);
+            }
         }
-        // Walk to the last record arriving no later than `at`, tracking each one's time.
-        let mut prev = self.wire.head;
-        let mut prev_next_at = pool.slots[prev as usize].arrive_at;
-        let mut k = 1;
-        while k < self.wire.len && prev_next_at <= at {
-            prev = pool.slots[prev as usize].next;
-            prev_next_at = pool.slots[prev as usize].arrive_at;
-            k += 1;
+    }
+
+    /// Links record `i` into the wire of a reordering channel just before the first record
+    /// that arrives later than `at`.
+    fn insert_on_wire(&mut self, pool: &mut MessagePool, i: u32, at: Time) {
+        let k = self.arrivals.partition_point(|a| a.at <= at);
+        debug_assert!(k < self.arrivals.len(), "some record arrives later");
+        let prev = match k {
+            0 => self.inbox_tail(pool),
+            _ => {
+                let group = self.arrivals[k - 1];
+                nth(pool, group.first, group.count - 1)
+            }
+        };
+        self.queue.insert_after(pool, prev, i);
+        match k {
+            0 => self.arrivals.push_front(Arrival {
+                at,
+                first: i,
+                count: 1,
+            }),
+            _ if self.arrivals[k - 1].at == at => self.arrivals[k - 1].count += 1,
+            _ => self.arrivals.insert(
+                k,
+                Arrival {
+                    at,
+                    first: i,
+                    count: 1,
+                },
+            ),
         }
-        pool.slots[i as usize].arrive_at = prev_next_at;
-        pool.slots[prev as usize].arrive_at = at;
-        let mut n = 0;
-        self.wire.insert_after_prefix(pool, i, |_| {
-            n += 1;
-            n <= k
-        });
+    }
+
+    /// The last record of the input queue, or `NIL` when it is empty.
+    fn inbox_tail(&self, pool: &MessagePool) -> u32 {
+        match self.inbox_len {
+            0 => NIL,
+            n => nth(pool, self.queue.head, n - 1),
+        }
+    }
+
+    /// The first record on the wire, or `NIL`.
+    fn wire_head(&self) -> u32 {
+        self.arrivals.front().map_or(NIL, |a| a.first)
     }
 
     /// The arrival time of the next message on the wire.
     #[inline]
     pub fn next_arrival(&self) -> Option<Time> {
-        (self.wire.len > 0).then_some(self.wire_head_at)
+        self.arrivals.front().map(|a| a.at)
     }
 
-    /// Asks the processor for the record at the head of the wire, the next to arrive.
+    /// Asks the processor for the record at the head of the input queue, the next to be
+    /// taken.
     #[inline]
-    pub fn prefetch_arrival(&self, pool: &MessagePool) {
-        if let Some(slot) = pool.slots.get(self.wire.head as usize) {
-            crate::engine::prefetch(slot);
+    pub fn prefetch_inbox_head(&self, pool: &MessagePool) {
+        if self.inbox_len > 0 {
+            if let Some(slot) = pool.slots.get(self.queue.head as usize) {
+                crate::engine::prefetch(slot);
+            }
         }
     }
 
-    /// Moves every message that has arrived by `now` into the input queue, calling `seen` for
-    /// each in arrival order. A priority message goes ahead of the queued data, and its `value`
-    /// is set to the number of data messages it overtook there. Returns how many arrived and
-    /// whether any had priority.
+    /// Moves every message that has arrived by `now` into the input queue. Returns how many
+    /// arrived and whether any had priority. Unless one has priority, no record is touched.
     #[inline]
-    pub fn arrive(
+    pub fn arrive(&mut self, pool: &mut MessagePool, now: Time) -> (usize, bool) {
+        if self.wire_priority > 0 {
+            return self.arrive_each(pool, now, |_| {});
+        }
+        let n = self.take_due(now);
+        self.inbox_len += n;
+        self.delivered += u64::from(n);
+        (n as usize, false)
+    }
+
+    /// Removes the groups due by `now` and returns how many records they hold.
+    #[inline]
+    fn take_due(&mut self, now: Time) -> u32 {
+        let mut n = 0;
+        while let Some(a) = self.arrivals.front() {
+            if a.at > now {
+                break;
+            }
+            n += a.count;
+            self.arrivals.pop_front();
+        }
+        n
+    }
+
+    /// [`Channel::arrive`], calling `seen` for each message in arrival order (as a snapshot
+    /// recording the channel must). A priority message goes ahead of the queued data, and its
+    /// `value` is set to the number of data messages it overtook there.
+    pub fn arrive_each(
         &mut self,
         pool: &mut MessagePool,
         now: Time,
         mut seen: impl FnMut(&Message),
     ) -> (usize, bool) {
-        let mut n = 0;
+        let n = self.take_due(now);
+        if n == 0 {
+            return (0, false);
+        }
+        // `prev` is the last record of the input queue, `cur` the next to arrive.
+        let mut prev = self.inbox_tail(pool);
+        let mut cur = match prev {
+            NIL => self.queue.head,
+            p => pool.slots[p as usize].next,
+        };
         let mut priority = false;
-        while self.wire.len > 0 && self.wire_head_at <= now {
-            let i = self.wire.pop_front(pool).expect("front exists");
-            // The record takes back its own time; the head's becomes the one it held.
-            std::mem::swap(
-                &mut pool.slots[i as usize].arrive_at,
-                &mut self.wire_head_at,
-            );
-            let slot = pool.slots[i as usize];
-            if slot.is_data() {
-                let b = u64::from(slot.bytes);
-                self.wire_bytes -= b;
-                self.inbox_bytes += b;
-            }
+        for _ in 0..n {
+            let slot = pool.slots[cur as usize];
             seen(&slot.unpack());
             if slot.priority {
                 priority = true;
-                let overtaken = self
-                    .inbox
-                    .iter(pool)
-                    .skip_while(|s| s.priority)
-                    .filter(|s| s.is_data())
-                    .count();
-                pool.slots[i as usize].value = overtaken as i64;
-                self.inbox.insert_after_prefix(pool, i, |s| s.priority);
+                self.wire_priority -= 1;
+                let (prefix_end, overtaken) = self.priority_prefix(pool);
+                pool.slots[cur as usize].value = overtaken as i64;
+                if prefix_end == prev {
+                    // Everything queued has priority too: the record is already in place.
+                    prev = cur;
+                } else {
+                    self.queue.unlink_after(pool, prev, cur);
+                    self.queue.insert_after(pool, prefix_end, cur);
+                }
             } else {
-                self.inbox.push_back(pool, i);
+                prev = cur;
             }
-            n += 1;
+            self.inbox_len += 1;
+            cur = slot.next;
         }
-        self.delivered += n as u64;
-        (n, priority)
+        self.delivered += u64::from(n);
+        (n as usize, priority)
+    }
+
+    /// The last record of the input queue's leading run of priority messages (`NIL` if it
+    /// starts with something else), and the number of data messages after that run.
+    fn priority_prefix(&self, pool: &MessagePool) -> (u32, u64) {
+        let mut end = NIL;
+        let mut overtaken = 0;
+        let mut in_prefix = true;
+        let mut j = self.queue.head;
+        for _ in 0..self.inbox_len {
+            let s = &pool.slots[j as usize];
+            if in_prefix && s.priority {
+                end = j;
+            } else {
+                in_prefix = false;
+                overtaken += u64::from(s.is_data());
+            }
+            j = s.next;
+        }
+        (end, overtaken)
     }
 
     /// The first message of the input queue, without taking it.
     #[inline]
     pub fn peek(&self, pool: &MessagePool) -> Option<Message> {
-        self.inbox.front(pool).map(Slot::unpack)
+        self.inbox_front(pool).map(Slot::unpack)
+    }
+
+    #[inline]
+    fn inbox_front<'a>(&self, pool: &'a MessagePool) -> Option<&'a Slot> {
+        if self.inbox_len == 0 {
+            return None;
+        }
+        self.queue.front(pool)
     }
 
     /// True when the first message of the input queue is not data.
     #[inline]
     pub fn control_at_head(&self, pool: &MessagePool) -> bool {
-        self.inbox.front(pool).is_some_and(|s| !s.is_data())
+        self.inbox_front(pool).is_some_and(|s| !s.is_data())
     }
 
     /// Takes the first message of the input queue; its bytes become credit again.
     #[inline]
     pub fn take(&mut self, pool: &mut MessagePool) -> Option<Message> {
-        let i = self.inbox.pop_front(pool)?;
+        if self.inbox_len == 0 {
+            return None;
+        }
+        let i = self.queue.pop_front(pool)?;
+        self.inbox_len -= 1;
         let msg = pool.slots[i as usize].unpack();
         pool.release(i);
         if msg.is_data() {
-            self.inbox_bytes -= u64::from(msg.bytes);
+            self.queued_bytes -= u64::from(msg.bytes);
         }
         Some(msg)
     }
 
     /// Messages waiting in the input queue, oldest first.
     pub fn inbox<'a>(&self, pool: &'a MessagePool) -> impl Iterator<Item = Message> + 'a {
-        self.inbox.iter(pool).map(Slot::unpack)
+        self.queue
+            .iter(pool)
+            .take(self.inbox_len as usize)
+            .map(Slot::unpack)
     }
 
     /// Messages waiting in the output queue, oldest first.
@@ -658,23 +793,32 @@ impl Channel {
     /// Number of messages in the input queue.
     #[inline]
     pub fn inbox_len(&self) -> usize {
-        self.inbox.len as usize
+        self.inbox_len as usize
     }
 
-    /// Data bytes in the output queue, on the wire, and in the input queue.
-    pub fn buffered_bytes(&self) -> (u64, u64, u64) {
-        (self.out_bytes, self.wire_bytes, self.inbox_bytes)
+    /// Data bytes in the output queue, on the wire, and in the input queue. The input queue's
+    /// share is counted from its records: arrivals do not touch them to keep a running sum.
+    pub fn buffered_bytes(&self, pool: &MessagePool) -> (u64, u64, u64) {
+        let inbox: u64 = self
+            .queue
+            .iter(pool)
+            .take(self.inbox_len as usize)
+            .filter(|s| s.is_data())
+            .map(|s| u64::from(s.bytes))
+            .sum();
+        (self.out_bytes, self.queued_bytes - inbox, inbox)
     }
 
     /// Messages anywhere in the channel.
     pub fn in_flight(&self) -> usize {
-        (self.out_queue.len + self.wire.len + self.inbox.len) as usize
+        (self.out_queue.len + self.queue.len) as usize
     }
 
     /// Sum of the values of data messages on the wire (money in transit, for the bank).
     pub fn wire_value(&self, pool: &MessagePool) -> i64 {
-        self.wire
+        self.queue
             .iter(pool)
+            .skip(self.inbox_len as usize)
             .filter(|s| s.is_data())
             .map(|s| s.value)
             .sum()
@@ -691,8 +835,7 @@ impl Channel {
         now: Time,
     ) {
         self.out_queue.clear(pool);
-        self.wire.clear(pool);
-        self.inbox.clear(pool);
+        self.queue.clear(pool);
         let (src, dst, config) = (self.src, self.dst, self.config);
         *self = Channel::new(src, dst, config);
         self.next_seq = next_seq;
@@ -702,18 +845,37 @@ impl Channel {
             let mut slot = Slot::pack(m);
             slot.arrive_at = now;
             if slot.is_data() {
-                self.inbox_bytes += u64::from(slot.bytes);
+                self.queued_bytes += u64::from(slot.bytes);
             }
             let i = pool.alloc(slot);
-            self.inbox.push_back(pool, i);
+            self.queue.push_back(pool, i);
+            self.inbox_len += 1;
         }
     }
 
     /// Holds everything on the wire, and everything sent later, until `until` (a link stall).
     pub fn stall(&mut self, pool: &mut MessagePool, until: Time) {
-        self.wire
-            .for_each_mut(pool, |s| s.arrive_at = s.arrive_at.max(until));
-        self.wire_head_at = self.wire_head_at.max(until);
+        let mut cur = self.wire_head();
+        while cur != NIL {
+            let s = &mut pool.slots[cur as usize];
+            s.arrive_at = s.arrive_at.max(until);
+            cur = s.next;
+        }
+        // The groups due by then become one, arriving at `until`.
+        let mut held: Option<Arrival> = None;
+        while let Some(&a) = self.arrivals.front() {
+            if a.at > until {
+                break;
+            }
+            self.arrivals.pop_front();
+            match held.as_mut() {
+                Some(h) => h.count += a.count,
+                None => held = Some(Arrival { at: until, ..a }),
+            }
+        }
+        if let Some(h) = held {
+            self.arrivals.push_front(h);
+        }
         self.last_arrival = self.last_arrival.max(until);
         self.link_free_at = self.link_free_at.max(until);
         self.scheduled_arrival = None;
@@ -723,6 +885,14 @@ impl Channel {
     pub fn sent(&self) -> u64 {
         self.next_seq
     }
+}
+
+/// The record `k` links after record `i`.
+fn nth(pool: &MessagePool, mut i: u32, k: u32) -> u32 {
+    for _ in 0..k {
+        i = pool.slots[i as usize].next;
+    }
+    i
 }
 
 #[cfg(test)]
@@ -761,7 +931,7 @@ mod tests {
             ch.send(&mut p, data(1));
             ch.pump(&mut p, t, &mut r);
         }
-        ch.arrive(&mut p, Time::MAX, |_| {});
+        ch.arrive(&mut p, Time::MAX);
         std::iter::from_fn(|| ch.take(&mut p))
             .map(|m| m.seq)
             .collect()
@@ -791,7 +961,7 @@ mod tests {
         // so that the wire is walked while it changes.
         let mut batches: Vec<(Time, Vec<Message>)> = Vec::new();
         let mut take_batch = |ch: &mut Channel, p: &mut MessagePool, t: Time| {
-            ch.arrive(p, t, |_| {});
+            ch.arrive(p, t);
             batches.push((t, std::iter::from_fn(|| ch.take(p)).collect()));
         };
         for t in 0..400 {
@@ -832,14 +1002,14 @@ mod tests {
             ch.send(&mut p, data(100));
         }
         assert_eq!(ch.pump(&mut p, 0, &mut r).moved, 2);
-        assert_eq!(ch.buffered_bytes(), (300, 200, 0));
-        ch.arrive(&mut p, 10, |_| {});
-        assert_eq!(ch.buffered_bytes(), (300, 0, 200));
+        assert_eq!(ch.buffered_bytes(&p), (300, 200, 0));
+        ch.arrive(&mut p, 10);
+        assert_eq!(ch.buffered_bytes(&p), (300, 0, 200));
         // Still no credit: arriving does not free space, consuming does.
         assert_eq!(ch.pump(&mut p, 10, &mut r).moved, 0);
         ch.take(&mut p);
         assert_eq!(ch.pump(&mut p, 11, &mut r).moved, 1);
-        assert_eq!(ch.buffered_bytes(), (200, 100, 100));
+        assert_eq!(ch.buffered_bytes(&p), (200, 100, 100));
     }
 
     #[test]
@@ -853,7 +1023,7 @@ mod tests {
         // One goes on the wire (credit for 100 bytes), two remain: 200 bytes = full.
         ch.pump(&mut p, 0, &mut r);
         assert!(ch.out_full());
-        ch.arrive(&mut p, 10, |_| {});
+        ch.arrive(&mut p, 10);
         ch.take(&mut p);
         let p = ch.pump(&mut p, 10, &mut r);
         assert_eq!(p.moved, 1);
@@ -872,10 +1042,10 @@ mod tests {
         ch.pump(&mut p, 0, &mut r);
         // The marker waits behind the data that has no credit.
         assert_eq!(ch.out_queue(&p).count(), 2);
-        ch.arrive(&mut p, 10, |_| {});
+        ch.arrive(&mut p, 10);
         ch.take(&mut p);
         ch.pump(&mut p, 10, &mut r);
-        ch.arrive(&mut p, 20, |_| {});
+        ch.arrive(&mut p, 20);
         let kinds: Vec<_> = std::iter::from_fn(|| ch.take(&mut p))
             .map(|m| (m.kind, m.seq))
             .collect();
@@ -896,12 +1066,12 @@ mod tests {
         ch.send(&mut p, data(100));
         ch.send(&mut p, data(100));
         ch.pump(&mut p, 0, &mut r);
-        ch.arrive(&mut p, 10, |_| {});
+        ch.arrive(&mut p, 10);
         // One data message in the inbox, one in the output queue without credit.
         ch.send(&mut p, Message::control(2, 9, 8, true));
         assert_eq!(ch.out_queue(&p).next().map(|m| m.priority), Some(true));
         ch.pump(&mut p, 10, &mut r);
-        let (_, prio) = ch.arrive(&mut p, 20, |_| {});
+        let (_, prio) = ch.arrive(&mut p, 20);
         assert!(prio);
         // It overtook the one data message waiting in the input queue.
         assert!(ch.peek(&p).is_some_and(|m| m.priority && m.value == 1));
@@ -918,7 +1088,130 @@ mod tests {
         ch.send(&mut p, data(1000));
         ch.pump(&mut p, 0, &mut r);
         assert_eq!(ch.next_arrival(), Some(1_000_000));
-        ch.arrive(&mut p, 1_000_000, |_| {});
+        ch.arrive(&mut p, 1_000_000);
         assert_eq!(ch.next_arrival(), Some(2_000_000));
+    }
+
+    /// A channel with unlimited credit, held against a plain reference: messages go on the
+    /// wire when sent, sorted by arrival time (send order among equals), and arrive into a
+    /// queue where priority messages jump ahead of the data. Random sends, arrivals (with and
+    /// without a recording), takes and stalls, on FIFO and reordering channels.
+    #[test]
+    fn matches_a_reference_wire_and_input_queue() {
+        use rand::{Rng, SeedableRng};
+        #[derive(Default)]
+        struct Reference {
+            wire: Vec<Message>,
+            inbox: VecDeque<Message>,
+            last_arrival: Time,
+            link_free_at: Time,
+        }
+        let mut gen = rand_chacha::ChaCha8Rng::seed_from_u64(11);
+        for round in 0..300 {
+            let fifo = round % 2 == 0;
+            let mut c = cfg(Latency::Uniform { min: 0, max: 40 }, 1 << 40, 1 << 40);
+            c.fifo = fifo;
+            let mut p = MessagePool::new();
+            let mut ch = Channel::new(0, 1, c);
+            let mut r = rng();
+            let mut latencies = rng();
+            let mut reference = Reference::default();
+            let mut now: Time = 0;
+            let mut next_seq = 0;
+            for _ in 0..300 {
+                match gen.random_range(0..10) {
+                    0..=3 => {
+                        let mut m = match gen.random_range(0..8) {
+                            0 => Message::control(1, next_seq, 8, true),
+                            1 => Message::control(2, next_seq, 8, false),
+                            _ => data(gen.random_range(1..100)),
+                        };
+                        m.value = gen.random_range(0..1000);
+                        assert_eq!(ch.send(&mut p, m), next_seq);
+                        ch.pump(&mut p, now, &mut r);
+                        m.seq = next_seq;
+                        next_seq += 1;
+                        let start = now.max(reference.link_free_at);
+                        reference.link_free_at = start;
+                        m.arrive_at = start + c.latency.sample(&mut latencies);
+                        if fifo {
+                            m.arrive_at = m.arrive_at.max(reference.last_arrival);
+                            reference.last_arrival = m.arrive_at;
+                        }
+                        let k = reference
+                            .wire
+                            .partition_point(|w| w.arrive_at <= m.arrive_at);
+                        reference.wire.insert(k, m);
+                    }
+                    4..=5 => {
+                        now += gen.random_range(0..20);
+                        let recording = gen.random_bool(0.3);
+                        let mut seen = Vec::new();
+                        let (n, priority) = if recording {
+                            ch.arrive_each(&mut p, now, |m| seen.push(*m))
+                        } else {
+                            ch.arrive(&mut p, now)
+                        };
+                        let k = reference.wire.partition_point(|w| w.arrive_at <= now);
+                        let arrived: Vec<Message> = reference.wire.drain(..k).collect();
+                        if recording {
+                            assert_eq!(seen, arrived);
+                        }
+                        assert_eq!(n, arrived.len());
+                        assert_eq!(priority, arrived.iter().any(|m| m.priority));
+                        for mut m in arrived {
+                            if m.priority {
+                                let prefix = reference.inbox.iter().take_while(|q| q.priority);
+                                let at = prefix.count();
+                                let overtaken =
+                                    reference.inbox.iter().skip(at).filter(|q| q.is_data());
+                                m.value = overtaken.count() as i64;
+                                reference.inbox.insert(at, m);
+                            } else {
+                                reference.inbox.push_back(m);
+                            }
+                        }
+                    }
+                    6..=8 => {
+                        for _ in 0..gen.random_range(0..4) {
+                            assert_eq!(ch.take(&mut p), reference.inbox.pop_front());
+                        }
+                    }
+                    _ => {
+                        let until = now + gen.random_range(0..30);
+                        ch.stall(&mut p, until);
+                        for m in &mut reference.wire {
+                            m.arrive_at = m.arrive_at.max(until);
+                        }
+                        reference.last_arrival = reference.last_arrival.max(until);
+                        reference.link_free_at = reference.link_free_at.max(until);
+                    }
+                }
+                assert_eq!(
+                    ch.inbox(&p).collect::<Vec<_>>(),
+                    Vec::from(reference.inbox.clone())
+                );
+                assert_eq!(
+                    ch.next_arrival(),
+                    reference.wire.first().map(|m| m.arrive_at)
+                );
+                let bytes = |ms: &mut dyn Iterator<Item = &Message>| -> u64 {
+                    ms.filter(|m| m.is_data()).map(|m| u64::from(m.bytes)).sum()
+                };
+                let expected = (
+                    0,
+                    bytes(&mut reference.wire.iter()),
+                    bytes(&mut reference.inbox.iter()),
+                );
+                assert_eq!(ch.buffered_bytes(&p), expected, "round {round}");
+                assert_eq!(ch.in_flight(), reference.wire.len() + reference.inbox.len());
+                let value = reference
+                    .wire
+                    .iter()
+                    .filter(|m| m.is_data())
+                    .map(|m| m.value);
+                assert_eq!(ch.wire_value(&p), value.sum::<i64>());
+            }
+        }
     }
 }

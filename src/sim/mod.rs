@@ -827,7 +827,7 @@ impl Simulation {
             .inputs
             .iter()
             .filter(|&&c| self.chan_rt[c as usize].blocked)
-            .map(|&c| self.channels[c as usize].buffered_bytes().2)
+            .map(|&c| self.channels[c as usize].buffered_bytes(&self.pool).2)
             .sum();
         let mut output_state = Vec::new();
         if overtake_outputs {
@@ -1476,11 +1476,11 @@ impl Simulation {
         let dst = c.dst;
         let cr = &mut self.chan_rt[ch as usize];
         let (n, priority) = if cr.recording.is_empty() {
-            c.arrive(&mut self.pool, now, |_| {})
+            c.arrive(&mut self.pool, now)
         } else {
             let local = &mut self.tasks[dst as usize].local;
             let recording = &mut cr.recording;
-            c.arrive(&mut self.pool, now, |m| {
+            c.arrive_each(&mut self.pool, now, |m| {
                 if m.is_data() {
                     for id in recording.iter() {
                         if let Some(l) = local.iter_mut().find(|l| l.id == *id) {
@@ -1530,12 +1530,14 @@ impl Model for Simulation {
         self.sched.pending() == self.weak_events
     }
 
-    /// With a million messages in flight the record at a wire's head is cold when it
-    /// arrives; asking for it one event ahead hides part of that miss.
+    /// With a million messages in flight the record a task takes next is cold when it
+    /// takes it; asking for it one event ahead hides part of that miss.
     #[inline]
     fn prefetch(&self, next: &Event) {
-        if let Event::Arrive(ch) = *next {
-            self.channels[ch as usize].prefetch_arrival(&self.pool);
+        if let Event::Done(task) = *next {
+            if let Some(&ch) = self.tasks[task as usize].ready.front() {
+                self.channels[ch as usize].prefetch_inbox_head(&self.pool);
+            }
         }
     }
 
