@@ -54,13 +54,20 @@ impl<E> Scheduler<E> {
     /// time never runs backwards.
     #[inline]
     pub fn at(&mut self, at: Time, event: E) {
-        self.queue.push(at.max(self.now), event);
+        if at <= self.now {
+            self.queue.push_after(self.now, 0, event);
+        } else {
+            self.queue.push(at, event);
+        }
     }
 
-    /// Schedules `event` after `delay` nanoseconds.
+    /// Schedules `event` after `delay` nanoseconds. Prefer this to [`Scheduler::at`] for
+    /// events that always come the same delay after their cause (a task's processing cost):
+    /// the queue keeps each such delay in a first-in first-out lane, where an event is never
+    /// moved.
     #[inline]
     pub fn after(&mut self, delay: Time, event: E) {
-        self.queue.push(self.now.saturating_add(delay), event);
+        self.queue.push_after(self.now, delay, event);
     }
 
     /// Drops every queued event; the clock stays where it is.

@@ -1171,7 +1171,6 @@ impl Simulation {
 
     /// Takes the next message from input channel `ch` and starts processing it.
     fn take_from(&mut self, task: TaskId, ch: ChannelId) {
-        let now = self.sched.now();
         let ti = task as usize;
         let c = &mut self.channels[ch as usize];
         let msg = c
@@ -1191,10 +1190,13 @@ impl Simulation {
             cr.last_priority = Some((msg.num, msg.value as u64));
         }
         let t = &mut self.tasks[ti];
+        if let Some(&next) = t.ready.front() {
+            self.channels[next as usize].prefetch_inbox_head(&self.pool);
+        }
         t.busy = true;
         t.work = Work::Input(ch, msg);
         let cost = if msg.is_data() { t.cost } else { 0 };
-        self.sched.at(now.saturating_add(cost), Event::Done(task));
+        self.sched.after(cost, Event::Done(task));
         // The freed credit may let the sender put more on the wire.
         self.pump(ch);
     }
@@ -1253,7 +1255,7 @@ impl Simulation {
         if let Some(a) = t.actions.pop_front() {
             t.busy = true;
             t.work = Work::Action(a);
-            self.sched.at(now, Event::Done(task));
+            self.sched.after(0, Event::Done(task));
             return;
         }
         if let Behaviour::Source(log) = &t.behaviour {
@@ -1267,7 +1269,7 @@ impl Simulation {
                     t.busy = true;
                     t.work = Work::SourceRecord(offset);
                     let cost = t.cost;
-                    self.sched.at(now.saturating_add(cost), Event::Done(task));
+                    self.sched.after(cost, Event::Done(task));
                 }
                 Some(due) => {
                     if t.wake_at != Some(due) {
