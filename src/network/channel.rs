@@ -530,7 +530,7 @@ impl Channel {
     pub fn send_and_pump(
         &mut self,
         pool: &mut MessagePool,
-        msg: Message,
+        msg: &Message,
         latency: Option<Time>,
         now: Time,
         rng: &mut RngStream,
@@ -538,8 +538,8 @@ impl Channel {
         let bytes = u64::from(msg.bytes);
         if self.out_queue.len > 0 || (msg.is_data() && !self.has_credit_for(bytes)) {
             let seq = match latency {
-                Some(l) => self.send_with_latency(pool, msg, l),
-                None => self.send(pool, msg),
+                Some(l) => self.send_with_latency(pool, *msg, l),
+                None => self.send(pool, *msg),
             };
             return (seq, self.pump(pool, now, rng).moved);
         }
@@ -548,7 +548,7 @@ impl Channel {
         if msg.is_data() {
             self.queued_bytes += bytes;
         }
-        let mut slot = Slot::pack(&msg);
+        let mut slot = Slot::pack(msg);
         slot.seq = seq;
         let i = pool.alloc(slot);
         self.launch(pool, i, bytes, latency, now, rng);

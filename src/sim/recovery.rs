@@ -243,7 +243,7 @@ impl Simulation {
             }
             // A sender restored as finished will not send its end of input again.
             if self.tasks[src].ended && !closed {
-                self.send(c as u32, Message::end_of_input(), None);
+                self.send(c as u32, &Message::end_of_input(), None);
             }
         }
         self.final_done = snap
