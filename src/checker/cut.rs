@@ -85,18 +85,28 @@ impl CutTracker {
         }
     }
 
+    /// Sees a `Send` event: message `seq` of kind `kind` on channel `ch`.
+    #[inline]
+    pub fn send(&mut self, ch: ChannelId, seq: u64, kind: u8) {
+        let log = &mut self.channels[ch as usize];
+        log.sent = seq + 1;
+        if kind != MsgKind::Data as u8 {
+            log.control.push((self.epoch, seq));
+        }
+    }
+
+    /// Sees a `Receive` event: message `seq` taken from channel `ch`.
+    #[inline]
+    pub fn receive(&mut self, ch: ChannelId, seq: u64) {
+        self.channels[ch as usize].receive(seq);
+    }
+
     /// Sees one trace event.
     #[inline]
     pub fn observe(&mut self, event: &TraceEvent) {
         match *event {
-            TraceEvent::Send { ch, seq, kind, .. } => {
-                let log = &mut self.channels[ch as usize];
-                log.sent = seq + 1;
-                if kind != MsgKind::Data as u8 {
-                    log.control.push((self.epoch, seq));
-                }
-            }
-            TraceEvent::Receive { ch, seq, .. } => self.channels[ch as usize].receive(seq),
+            TraceEvent::Send { ch, seq, kind, .. } => self.send(ch, seq, kind),
+            TraceEvent::Receive { ch, seq, .. } => self.receive(ch, seq),
             TraceEvent::Recover { checkpoint, .. } => {
                 let restored_epoch = self.snapshot_epoch.get(&checkpoint).copied().unwrap_or(0);
                 self.epoch += 1;

@@ -51,6 +51,20 @@ impl TraceObserver for OnlineChecker {
             c.observe(event);
         }
     }
+
+    // Exactly-once counting ignores sends and receives; only the cuts need them.
+
+    fn observe_send(&mut self, event: &TraceEvent) {
+        if let (Some(c), &TraceEvent::Send { ch, seq, kind, .. }) = (self.cuts.as_mut(), event) {
+            c.send(ch, seq, kind);
+        }
+    }
+
+    fn observe_receive(&mut self, event: &TraceEvent) {
+        if let (Some(c), &TraceEvent::Receive { ch, seq, .. }) = (self.cuts.as_mut(), event) {
+            c.receive(ch, seq);
+        }
+    }
 }
 
 /// One finding.
