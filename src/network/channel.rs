@@ -525,7 +525,8 @@ impl Channel {
     /// [`Channel::send`] (with its own `latency` if given) then [`Channel::pump`], in one step
     /// when nothing waits in the output queue and the receiver has credit: the message goes
     /// straight on the wire, exactly as the two calls would put it. Returns the sequence
-    /// number and how many messages went on the wire.
+    /// number, how many messages went on the wire, and whether the output queue was used (if
+    /// not, whether it is full cannot have changed).
     #[inline]
     pub fn send_and_pump(
         &mut self,
@@ -534,14 +535,14 @@ impl Channel {
         latency: Option<Time>,
         now: Time,
         rng: &mut RngStream,
-    ) -> (u64, usize) {
+    ) -> (u64, usize, bool) {
         let bytes = u64::from(msg.bytes);
         if self.out_queue.len > 0 || (msg.is_data() && !self.has_credit_for(bytes)) {
             let seq = match latency {
                 Some(l) => self.send_with_latency(pool, *msg, l),
                 None => self.send(pool, *msg),
             };
-            return (seq, self.pump(pool, now, rng).moved);
+            return (seq, self.pump(pool, now, rng).moved, true);
         }
         let seq = self.next_seq;
         self.next_seq += 1;
@@ -552,7 +553,7 @@ impl Channel {
         slot.seq = seq;
         let i = pool.alloc(slot);
         self.launch(pool, i, bytes, latency, now, rng);
-        (seq, 1)
+        (seq, 1, false)
     }
 
     /// Puts record `i`, arriving at `at`, on the wire after every message arriving no later.

@@ -676,7 +676,7 @@ impl Simulation {
         let c = &mut self.channels[ch as usize];
         let now = self.sched.now();
         let rng = &mut self.tasks[c.src as usize].net_rng;
-        let (seq, moved) = c.send_and_pump(&mut self.pool, msg, latency, now, rng);
+        let (seq, moved, queued) = c.send_and_pump(&mut self.pool, msg, latency, now, rng);
         if msg.is_data() {
             self.counters.data_messages += 1;
         } else {
@@ -694,7 +694,9 @@ impl Simulation {
         if moved > 0 {
             self.ensure_arrival(ch);
         }
-        self.sync_full(ch);
+        if queued {
+            self.sync_full(ch);
+        }
     }
 
     /// Sends what a behaviour emitted, routing `Target::Route` through every output edge.
