@@ -1,7 +1,8 @@
 //! Micro-benchmarks of the engine's inner mechanisms, for regression checks.
 //!
 //! Measures the event queue (the radix heap under the classic "hold" model, against
-//! `std::collections::BinaryHeap` as a reference point, and under heavy ties), latency
+//! `std::collections::BinaryHeap` as a reference point, and under heavy ties; a lane under
+//! the hold model with a fixed delay), latency
 //! sampling from a named ChaCha8 stream, hashing trace events, and one small whole simulation
 //! (bank relay, Chandy-Lamport) per event.
 //!
@@ -111,6 +112,24 @@ fn hold_radix(h: &Harness, name: &str, n: usize, gaps: Vec<Time>) {
     });
 }
 
+/// The hold model with every event pushed a fixed delay after the popped time, as a task's
+/// processing cost schedules the end of its work: the queue keeps such events in a lane.
+fn hold_lane(h: &Harness, name: &str, n: usize) {
+    const DELAY: Time = 1_000;
+    let mut q = EventQueue::<u64>::new();
+    for i in 0..n {
+        q.push_after(i as Time, DELAY, i as u64);
+    }
+    h.case(name, || {
+        for _ in 0..BATCH {
+            let (t, e) = q.pop().expect("the hold model keeps n events");
+            q.push_after(t, DELAY, black_box(e));
+        }
+        assert_eq!(q.len(), n);
+        BATCH
+    });
+}
+
 /// The same hold model on a binary heap keyed by (time, sequence number), as the reference.
 fn hold_binary_heap(h: &Harness, name: &str, n: usize, gaps: Vec<Time>) {
     let mut q = BinaryHeap::with_capacity(n + 1);
@@ -209,6 +228,7 @@ fn main() {
     hold_radix(&h, "queue/hold-64k", 1 << 16, gaps(2));
     hold_binary_heap(&h, "queue/binary-heap-hold-64k", 1 << 16, gaps(2));
     hold_binary_heap(&h, "queue/binary-heap-hold-1k", 1 << 10, gaps(1));
+    hold_lane(&h, "queue/lane-hold-1k", 1 << 10);
     ties(&h);
     latency(
         &h,
