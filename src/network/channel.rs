@@ -1,11 +1,12 @@
 //! One directed channel: output queue, wire and input queue, with credits.
 //!
 //! The messages themselves live in a [`MessagePool`] shared by every channel: one slab of
-//! 64-byte records, linked into per-channel queues and recycled through a free list. Moving a
-//! message from the output queue to the wire to the input queue relinks it without copying,
-//! and the memory held is that of the messages in flight at the peak, not the sum of every
-//! queue's high-water mark (a million messages on 8,192 channels took about 250 bytes each in
-//! per-queue ring buffers, 64 here).
+//! 64-byte records, linked into per-channel queues and recycled through a free list. Putting a
+//! message on the wire relinks it without copying; its arrival only moves the boundary
+//! between wire and input queue, which share one list. The memory held is that of the
+//! messages in flight at the peak, not the sum of every queue's high-water mark (a million
+//! messages on 8,192 channels took about 250 bytes each in per-queue ring buffers, 64 here,
+//! plus a 16-byte entry per group of records on a wire that arrive at the same instant).
 
 use std::collections::VecDeque;
 
