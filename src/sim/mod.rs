@@ -138,7 +138,8 @@ impl ActionQueue {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Work {
     Idle,
-    Input(ChannelId, Message),
+    /// Processing the message in this pooled record, taken from this channel.
+    Input(ChannelId, u32),
     SourceRecord(u64),
     Action(Action),
 }
@@ -1179,9 +1180,10 @@ impl Simulation {
     fn take_from(&mut self, task: TaskId, ch: ChannelId) {
         let ti = task as usize;
         let c = &mut self.channels[ch as usize];
-        let msg = c
-            .take(&mut self.pool)
+        let held = c
+            .take_held(&self.pool)
             .expect("the caller checked the input queue");
+        let msg = self.pool.held(held);
         let cr = &mut self.chan_rt[ch as usize];
         if c.inbox_len() > 0 {
             if !cr.in_ready {
@@ -1200,7 +1202,7 @@ impl Simulation {
             self.channels[next as usize].prefetch_inbox_head(&self.pool);
         }
         t.busy = true;
-        t.work = Work::Input(ch, msg);
+        t.work = Work::Input(ch, held);
         let cost = if msg.is_data() { t.cost } else { 0 };
         self.sched.after(cost, Event::Done(task));
         // The freed credit may let the sender put more on the wire.
@@ -1341,7 +1343,9 @@ impl Simulation {
         self.tasks[ti].busy = false;
         match work {
             Work::Idle => {}
-            Work::Input(ch, msg) => {
+            Work::Input(ch, held) => {
+                let msg = self.pool.held(held);
+                self.pool.release_held(held);
                 self.trace.record(TraceEvent::Receive {
                     t: now,
                     ch,

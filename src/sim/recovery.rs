@@ -172,6 +172,9 @@ impl Simulation {
             let rt = &mut self.tasks[t];
             rt.behaviour = behaviour;
             rt.busy = false;
+            if let super::Work::Input(_, held) = rt.work {
+                self.pool.release_held(held);
+            }
             rt.work = super::Work::Idle;
             rt.ready.clear();
             rt.full_outputs = 0;
