@@ -790,16 +790,9 @@ impl Channel {
     /// Takes the first message of the input queue; its bytes become credit again.
     #[inline]
     pub fn take(&mut self, pool: &mut MessagePool) -> Option<Message> {
-        if self.inbox_len == 0 {
-            return None;
-        }
-        let i = self.queue.pop_front(pool)?;
-        self.inbox_len -= 1;
-        let msg = pool.slots[i as usize].unpack();
-        pool.release(i);
-        if msg.is_data() {
-            self.queued_bytes -= u64::from(msg.bytes);
-        }
+        let i = self.take_held(pool)?;
+        let msg = pool.held(i);
+        pool.release_held(i);
         Some(msg)
     }
 
