@@ -115,16 +115,23 @@ impl<E> RadixHeap<E> {
     /// The earliest time in the heap.
     #[inline]
     fn min_time(&mut self) -> Option<Time> {
+        if self.now.is_empty() && self.lowest.is_none() {
+            let b = self.lowest_bucket()?;
+            self.lowest = Some((b, self.bucket_min(b)));
+        }
+        self.peek_min()
+    }
+
+    /// The earliest time in the heap, without remembering the lowest bucket's minimum.
+    #[inline]
+    fn peek_min(&self) -> Option<Time> {
         if !self.now.is_empty() {
-            return Some(self.last);
+            Some(self.last)
+        } else if let Some((_, t)) = self.lowest {
+            Some(t)
+        } else {
+            self.lowest_bucket().map(|b| self.bucket_min(b))
         }
-        if let Some((_, t)) = self.lowest {
-            return Some(t);
-        }
-        let b = self.lowest_bucket()?;
-        let t = self.bucket_min(b);
-        self.lowest = Some((b, t));
-        Some(t)
     }
 
     fn bucket_min(&self, b: usize) -> Time {
@@ -291,13 +298,7 @@ impl<E> EventQueue<E> {
 
     /// The time of the earliest event.
     pub fn peek_time(&self) -> Option<Time> {
-        let heap = if !self.heap.now.is_empty() {
-            Some(self.heap.last)
-        } else if let Some((_, t)) = self.heap.lowest {
-            Some(t)
-        } else {
-            self.heap.lowest_bucket().map(|b| self.heap.bucket_min(b))
-        };
+        let heap = self.heap.peek_min();
         let lane = self.first_lane().map(|(_, t, _)| t);
         match (heap, lane) {
             (Some(h), Some(l)) => Some(h.min(l)),
