@@ -620,8 +620,8 @@ impl Simulation {
     fn ensure_arrival(&mut self, ch: ChannelId) {
         let c = &mut self.channels[ch as usize];
         if let Some(t) = c.next_arrival() {
-            if c.scheduled_arrival.is_none_or(|s| t < s) {
-                c.scheduled_arrival = Some(t);
+            if c.scheduled_arrival().is_none_or(|s| t < s) {
+                c.set_scheduled_arrival(Some(t));
                 self.sched.at(t, Event::Arrive(ch));
             }
         }
@@ -1481,10 +1481,10 @@ impl Simulation {
     fn on_arrive(&mut self, ch: ChannelId) {
         let now = self.sched.now();
         let c = &mut self.channels[ch as usize];
-        if c.scheduled_arrival != Some(now) {
+        if c.scheduled_arrival() != Some(now) {
             return; // superseded by an earlier arrival on a reordering channel
         }
-        c.scheduled_arrival = None;
+        c.set_scheduled_arrival(None);
         let dst = c.dst;
         let cr = &mut self.chan_rt[ch as usize];
         let (n, priority) = if cr.recording.is_empty() {
