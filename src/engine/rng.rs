@@ -78,22 +78,12 @@ pub fn unit(rng: &mut RngStream) -> f64 {
 pub fn exponential(rng: &mut RngStream, mean: u64) -> u64 {
     use rand_distr::Distribution;
     let e: f64 = rand_distr::Exp1.sample(rng);
-    round_to_u64(e * u64_to_f64(mean))
+    round_to_u64(e * mean as f64)
 }
 
 /// Below 2^63 (every time a run can reach), where the signed conversions round exactly as
 /// the unsigned ones do.
 const TWO_POW_63: f64 = 9_223_372_036_854_775_808.0;
-
-/// `n as f64`. Baseline x86-64 has no unsigned conversion: `as` compiles to a sequence of
-/// six dependent instructions, the signed one to a single instruction.
-#[inline]
-pub fn u64_to_f64(n: u64) -> f64 {
-    match i64::try_from(n) {
-        Ok(signed) => signed as f64,
-        Err(_) => n as f64,
-    }
-}
 
 /// `x.round() as u64` for a finite `x >= 0`, without the library call that `f64::round`
 /// compiles to on baseline x86-64 (it was a tenth of the cost of drawing a latency). Exact:
@@ -144,26 +134,6 @@ mod tests {
             -(1.0 - u).ln() * [1.0, 1e3, 1e6, 1e9][i % 4]
         })) {
             assert_eq!(round_to_u64(x), x.round() as u64, "{x}");
-        }
-    }
-
-    #[test]
-    fn u64_to_f64_agrees_with_as() {
-        let mut r = RngStreams::new(5).stream("convert");
-        let edge = [
-            0,
-            1,
-            (1 << 53) + 1,
-            (1 << 63) - 1,
-            1 << 63,
-            (1 << 63) + 1,
-            u64::MAX,
-        ];
-        for n in edge
-            .into_iter()
-            .chain((0..100_000).map(|i| r.next_u64() >> (i % 64)))
-        {
-            assert_eq!(u64_to_f64(n).to_bits(), (n as f64).to_bits(), "{n}");
         }
     }
 
