@@ -358,6 +358,17 @@ struct Arrival {
     count: u32,
 }
 
+impl Arrival {
+    /// A group of the one record `first`, arriving at `at`.
+    fn one(at: Time, first: u32) -> Self {
+        Arrival {
+            at,
+            first,
+            count: 1,
+        }
+    }
+}
+
 /// A directed, reliable channel from `src` to `dst`. Its messages live in the
 /// [`MessagePool`] passed to every call that touches them.
 #[derive(Debug, Clone)]
@@ -603,11 +614,7 @@ impl Channel {
                 self.queue.push_back(pool, i);
             }
             _ => {
-                self.arrivals.push_back(Arrival {
-                    at,
-                    first: i,
-                    count: 1,
-                });
+                self.arrivals.push_back(Arrival::one(at, i));
                 self.queue.push_back(pool, i);
             }
         }
@@ -627,20 +634,9 @@ impl Channel {
         };
         self.queue.insert_after(pool, prev, i);
         match k {
-            0 => self.arrivals.push_front(Arrival {
-                at,
-                first: i,
-                count: 1,
-            }),
+            0 => self.arrivals.push_front(Arrival::one(at, i)),
             _ if self.arrivals[k - 1].at == at => self.arrivals[k - 1].count += 1,
-            _ => self.arrivals.insert(
-                k,
-                Arrival {
-                    at,
-                    first: i,
-                    count: 1,
-                },
-            ),
+            _ => self.arrivals.insert(k, Arrival::one(at, i)),
         }
     }
 
