@@ -706,8 +706,7 @@ impl Simulation {
         // By reference: copying each 64-byte message out of the buffer cost more than the
         // rest of the loop.
         for (target, msg) in &out {
-            let (target, msg) = (*target, msg);
-            match target {
+            match *target {
                 Target::Channel(ch) => self.send(ch, msg, None),
                 Target::Route => {
                     for e in 0..self.topo.tasks[task as usize].outputs.len() {
@@ -1176,6 +1175,15 @@ impl Simulation {
 
     // ----- the task loop -----------------------------------------------------------------
 
+    /// Asks the processor for the record `task` will take next, from the head of its first
+    /// ready input: with many messages in flight it is cold, and the take waits for it.
+    #[inline]
+    fn prefetch_next_input(&self, task: TaskId) {
+        if let Some(&ch) = self.tasks[task as usize].ready.front() {
+            self.channels[ch as usize].prefetch_inbox_head(&self.pool);
+        }
+    }
+
     /// Takes the next message from input channel `ch` and starts processing it.
     fn take_from(&mut self, task: TaskId, ch: ChannelId) {
         let ti = task as usize;
@@ -1197,10 +1205,8 @@ impl Simulation {
         if msg.priority && msg.kind == MsgKind::Control {
             cr.last_priority = Some((msg.num, msg.value as u64));
         }
+        self.prefetch_next_input(task);
         let t = &mut self.tasks[ti];
-        if let Some(&next) = t.ready.front() {
-            self.channels[next as usize].prefetch_inbox_head(&self.pool);
-        }
         t.busy = true;
         t.work = Work::Input(ch, held);
         let cost = if msg.is_data() { t.cost } else { 0 };
@@ -1547,9 +1553,7 @@ impl Model for Simulation {
     #[inline]
     fn prefetch(&self, next: &Event) {
         if let Event::Done(task) = *next {
-            if let Some(&ch) = self.tasks[task as usize].ready.front() {
-                self.channels[ch as usize].prefetch_inbox_head(&self.pool);
-            }
+            self.prefetch_next_input(task);
         }
     }
 
