@@ -58,7 +58,7 @@ pub(super) fn bench(args: BenchArgs) -> Result<(), Failure> {
     let wanted = |w: &str| args.only.is_empty() || args.only.iter().any(|o| o == w);
     if !args.json {
         let build = if cfg!(debug_assertions) {
-            "a DEBUG build, whose figures mean little (use cargo run --release)"
+            "a DEBUG build, whose figures mean little (use cargo run --profile perf)"
         } else {
             "release build"
         };
