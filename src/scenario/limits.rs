@@ -214,12 +214,6 @@ impl Limits {
                 "messages in flight",
             ),
             (
-                &e.timeline_buckets,
-                self.timeline_buckets,
-                "timeline",
-                "timeline buckets",
-            ),
-            (
                 &e.checkpoints,
                 self.checkpoints,
                 "checkpoints",
@@ -228,6 +222,13 @@ impl Limits {
             (&e.records, self.records, "records", "records and transfers"),
             (&e.steps, self.steps, "steps", "scripted steps"),
             (&e.failures, self.failures, "failures", "failures"),
+            // Last: the timeline follows from the others (crashes, steps, latencies).
+            (
+                &e.timeline_buckets,
+                self.timeline_buckets,
+                "timeline",
+                "timeline buckets",
+            ),
         ];
         for (need, limit, key, what) in counts {
             if need.value > limit {
