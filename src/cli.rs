@@ -333,6 +333,11 @@ fn sweep(args: SweepArgs) -> Result<(), Failure> {
     } else {
         args.protocols.iter().map(|c| c.protocol).collect()
     };
+    if args.jobs.is_some_and(|j| j > 1024) {
+        return Err(Failure::BadInput(
+            "--jobs: at most 1024 worker threads".to_string(),
+        ));
+    }
     let grid = campaign::SweepGrid::new(&scenario, &args.vary, &protocols, args.seeds, limits())
         .map_err(|e| Failure::BadInput(format!("{}: {e}", args.scenario.display())))?;
     // Every point's scenario must be valid before anything runs.

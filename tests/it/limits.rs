@@ -185,6 +185,10 @@ fn counts_derived_from_durations_are_refused() {
         &["timeline"],
     );
 
+    let mut slow = job();
+    slow["dataflow"]["operators"][1]["cost"] = json!("1000s");
+    refused_value(&slow, "dataflow.operators[1].cost", &["timeline buckets"]);
+
     let mut fast = job();
     fast["duration"] = json!("100min");
     fast["dataflow"]["operators"][0]["parallelism"] = json!(1000);
