@@ -746,14 +746,22 @@ impl Scenario {
             let path = path.trim_end_matches(".?").trim_end_matches('?');
             let path = if path.is_empty() { "." } else { path }.to_string();
             let inner = e.into_inner();
-            let named = inner.to_string().starts_with("unknown ");
-            (named, json_error(path, inner))
+            // serde reading a struct from an array of its fields says "invalid length".
+            let as_fields = inner.to_string().starts_with("invalid length ");
+            (as_fields, json_error(path, inner))
         });
-        // A misspelt field or kind says more than the shape of its value.
+        // The typed pass names what was expected; the shape pass explains a struct written
+        // as an array, which serde either accepts or reports as a wrong length.
         let mut scenario = match (typed, shape) {
-            (Err((true, e)), _) => return Err(e),
-            (_, Err((path, e))) => return Err(json_error(path, e)),
-            (Err((false, e)), Ok(())) => return Err(e),
+            (Err((as_fields, typed)), Err((path, e)))
+                if as_fields
+                    || path == "."
+                    || (typed.path.starts_with(&path) && typed.path != path) =>
+            {
+                return Err(json_error(path, e))
+            }
+            (Ok(_), Err((path, e))) => return Err(json_error(path, e)),
+            (Err((_, e)), _) => return Err(e),
             (Ok(s), Ok(())) => s,
         };
         if scenario.name.is_none() {

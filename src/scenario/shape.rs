@@ -173,6 +173,74 @@ mod tests {
         assert_eq!(path, "network.latency");
     }
 
+    /// Collects the path patterns at which the schema allows an array.
+    fn arrays(
+        schema: &serde_json::Value,
+        node: &serde_json::Value,
+        at: &str,
+        out: &mut Vec<String>,
+    ) {
+        use serde_json::Value;
+        let join = |k: &str| {
+            if at.is_empty() {
+                k.to_string()
+            } else {
+                format!("{at}.{k}")
+            }
+        };
+        if let Some(r) = node.get("$ref").and_then(Value::as_str) {
+            let name = r.trim_start_matches("#/$defs/");
+            arrays(schema, &schema["$defs"][name], at, out);
+        }
+        for key in ["anyOf", "oneOf", "allOf"] {
+            for alt in node
+                .get(key)
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                arrays(schema, alt, at, out);
+            }
+        }
+        let is_array = match node.get("type") {
+            Some(Value::String(t)) => t == "array",
+            Some(Value::Array(ts)) => ts.iter().any(|t| t == "array"),
+            _ => false,
+        };
+        if is_array && !out.iter().any(|p| p == at) {
+            out.push(at.to_string());
+        }
+        let element = format!("{at}[]");
+        for key in ["items", "prefixItems"] {
+            match node.get(key) {
+                Some(Value::Array(items)) => {
+                    for item in items {
+                        arrays(schema, item, &element, out);
+                    }
+                }
+                Some(item @ Value::Object(_)) => arrays(schema, item, &element, out),
+                _ => {}
+            }
+        }
+        if let Some(props) = node.get("properties").and_then(Value::as_object) {
+            for (k, v) in props {
+                arrays(schema, v, &join(k), out);
+            }
+        }
+    }
+
+    #[test]
+    fn the_lists_are_every_array_of_the_schema() {
+        let schema: serde_json::Value =
+            serde_json::from_str(&crate::scenario::Scenario::json_schema()).unwrap();
+        let mut found = Vec::new();
+        arrays(&schema, &schema, "", &mut found);
+        found.sort();
+        let mut lists: Vec<String> = LISTS.iter().map(|s| s.to_string()).collect();
+        lists.sort();
+        assert_eq!(found, lists, "update shape::LISTS to the format's arrays");
+    }
+
     #[test]
     fn arrays_only_where_lists_are() {
         assert!(scan(br#"{"links": [], "processes": {"graph": {"edges": [["a", "b"]]}}}"#).is_ok());

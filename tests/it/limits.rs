@@ -363,6 +363,11 @@ fn broken_json_names_the_field_and_what_was_expected() {
     let mut s = job();
     s["network"] = json!([]);
     refused_value(&s, "network", &["expected a JSON object"]);
+    s["network"] = json!(["100us"]);
+    refused_value(&s, "network", &["expected a JSON object"]);
+    s["network"] = json!({});
+    s["duration"] = json!(["1s"]);
+    refused_value(&s, "duration", &["expected a duration written as a string"]);
     let mut s = procs(2, json!({"edges": [[]]}));
     s["processes"]["count"] = Value::Null;
     s["processes"]["names"] = json!(["p", "q"]);
