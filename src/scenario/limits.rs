@@ -406,6 +406,7 @@ pub fn estimate(s: &Scenario) -> Estimate {
         let mut tasks = 0u64;
         let mut biggest = (0u64, String::from("dataflow.operators"));
         let mut keys_max = 0u64;
+        let mut records_known = true;
         for (i, op) in df.operators.iter().enumerate() {
             let p = u64::from(op.parallelism);
             tasks = tasks.saturating_add(p);
@@ -427,6 +428,7 @@ pub fn estimate(s: &Scenario) -> Estimate {
                         (Some(a), None) => Some(a),
                         (None, b) => b,
                     };
+                    records_known &= per_task.is_some();
                     if let Some(n) = per_task {
                         let n = n.saturating_mul(p);
                         if n > records.value / 2 || records.value == 0 {
@@ -450,7 +452,13 @@ pub fn estimate(s: &Scenario) -> Estimate {
         }
         e.tasks = Need::new(tasks, biggest.1);
         // Distinct keys held: each keyed operator holds at most every key once over its tasks.
-        keyed_state.0 = keyed_state.0.saturating_mul(keys_max);
+        // Keys are held once seen: no more of them than records read, when that is known.
+        let seen = if records_known {
+            keys_max.min(records.value)
+        } else {
+            keys_max
+        };
+        keyed_state.0 = keyed_state.0.saturating_mul(seen);
         let mut channels = 0u64;
         let mut field = String::from("dataflow.edges");
         let mut largest = 0u64;
@@ -840,6 +848,20 @@ mod tests {
         let err = Limits::default().check(&estimate(&s)).unwrap_err();
         assert_eq!(err.path, "network.latency");
         assert!(err.message.contains("timeline"), "{err}");
+    }
+
+    #[test]
+    fn keyed_state_is_bounded_by_the_records_read() {
+        let job = |source: &str| {
+            parse(&format!(
+                r#"{{"duration":"1s","dataflow":{{"operators":[{{"name":"s","kind":{{"source":{source}}}}},{{"name":"c","kind":{{"keyed_count":{{}}}}}},{{"name":"k","kind":{{"sink":{{}}}}}}],"edges":[{{"from":"s","to":"c"}},{{"from":"c","to":"k"}}]}}}}"#
+            ))
+        };
+        let few = estimate(&job(r#"{"keys":1000000000000,"records":1000}"#));
+        Limits::default().check(&few).unwrap();
+        let many = estimate(&job(r#"{"keys":1000000000000}"#));
+        let err = Limits::default().check(&many).unwrap_err();
+        assert_eq!(err.path, "dataflow.operators[1].kind", "{err}");
     }
 
     #[test]
