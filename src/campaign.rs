@@ -8,8 +8,29 @@ use crate::engine::{RngStreams, TraceMode};
 use crate::mutant::Mutant;
 use crate::protocols::ProtocolKind;
 use crate::report::RunResult;
-use crate::scenario::Scenario;
+use crate::scenario::{Limits, Scenario};
 use crate::{simulate, RunOptions};
+
+/// Checks `--seeds N`: at least one, and within `limits.seeds`.
+pub fn check_seeds(n: u32, limits: &Limits) -> Result<(), String> {
+    if n == 0 {
+        return Err("--seeds: must be at least 1 (0 would run nothing)".to_string());
+    }
+    limits.check_count("seeds", "--seeds", u64::from(n))
+}
+
+/// Checks the number of runs a command would make (scenarios x protocols x seeds x sweep
+/// points) against `limits.runs`, before anything is listed.
+pub fn check_runs(factors: &[u64], limits: &Limits) -> Result<u64, String> {
+    let total = factors
+        .iter()
+        .try_fold(1u64, |acc, &f| acc.checked_mul(f))
+        .unwrap_or(u64::MAX);
+    let shown: Vec<String> = factors.iter().map(u64::to_string).collect();
+    limits
+        .check_count("runs", &format!("{} runs", shown.join(" x ")), total)
+        .map(|()| total)
+}
 
 /// Seeds `0..n` of a scenario's seed stream: the `n` first draws of the `seeds` stream of
 /// the scenario's own seed.
@@ -208,14 +229,20 @@ pub fn set_path(doc: &mut serde_json::Value, path: &str, value: &str) -> Result<
     Ok(())
 }
 
-/// The scenario of one sweep point: the base with the point's values set, validated.
-pub fn point_scenario(base: &Scenario, vary: &[(String, String)]) -> Result<Scenario, String> {
+/// The scenario of one sweep point: the base with the point's values set, validated under
+/// `limits`.
+pub fn point_scenario(
+    base: &Scenario,
+    vary: &[(String, String)],
+    limits: &Limits,
+) -> Result<Scenario, String> {
     let mut doc = serde_json::to_value(base).map_err(|e| e.to_string())?;
     for (path, value) in vary {
         set_path(&mut doc, path, value)?;
     }
     let bytes = serde_json::to_vec(&doc).map_err(|e| e.to_string())?;
-    Scenario::from_json(&bytes, base.name()).map_err(|e| format!("with {}: {e}", describe(vary)))
+    Scenario::from_json_limited(&bytes, base.name(), limits)
+        .map_err(|e| format!("with {}: {e}", describe(vary)))
 }
 
 fn describe(vary: &[(String, String)]) -> String {
@@ -225,54 +252,119 @@ fn describe(vary: &[(String, String)]) -> String {
         .join(", ")
 }
 
-/// The full grid: the cartesian product of the varied values (the first `--vary` changing
-/// slowest), then protocols, then seeds.
+/// A sweep's grid: the cartesian product of the varied values (the first `--vary` changing
+/// slowest), then protocols, then seeds. Points are computed from their index, never listed
+/// whole, so a shard costs only its own points.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SweepGrid {
+    vary: Vec<(String, Vec<String>)>,
+    protocols: Vec<ProtocolKind>,
+    seeds: Vec<u64>,
+    combos: usize,
+    len: usize,
+}
+
+impl SweepGrid {
+    /// The grid of `vary` x `protocols` x `n` seeds of `base`; refuses a grid above
+    /// `limits.runs` (or `--seeds` outside its limits) before anything is allocated.
+    pub fn new(
+        base: &Scenario,
+        vary: &[(String, Vec<String>)],
+        protocols: &[ProtocolKind],
+        n: u32,
+        limits: &Limits,
+    ) -> Result<SweepGrid, String> {
+        check_seeds(n, limits)?;
+        if protocols.is_empty() {
+            return Err("--protocols: no protocol to run".to_string());
+        }
+        let mut factors: Vec<u64> = vary.iter().map(|(_, v)| v.len() as u64).collect();
+        factors.extend([protocols.len() as u64, u64::from(n)]);
+        let total = check_runs(&factors, limits)?;
+        let len = usize::try_from(total).map_err(|_| format!("{total} runs are too many"))?;
+        let combos = vary.iter().map(|(_, v)| v.len()).product::<usize>();
+        Ok(SweepGrid {
+            vary: vary.to_vec(),
+            protocols: protocols.to_vec(),
+            seeds: seeds(base.seed, n),
+            combos,
+            len,
+        })
+    }
+
+    /// Points in the whole grid.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// True when the grid has no point (never, once built).
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Combinations of the varied values.
+    pub fn combos(&self) -> usize {
+        self.combos
+    }
+
+    /// The `c`-th combination of the varied values, the first field changing slowest.
+    pub fn combo(&self, mut c: usize) -> Vec<(String, String)> {
+        let mut out = vec![(String::new(), String::new()); self.vary.len()];
+        for (slot, (path, values)) in out.iter_mut().zip(&self.vary).rev() {
+            let n = values.len().max(1);
+            *slot = (path.clone(), values[c % n].clone());
+            c /= n;
+        }
+        out
+    }
+
+    /// The point at `index` (below [`SweepGrid::len`]).
+    pub fn point(&self, index: usize) -> SweepPoint {
+        let s = self.seeds.len().max(1);
+        let p = self.protocols.len().max(1);
+        SweepPoint {
+            index,
+            vary: self.combo(index / s / p),
+            protocol: self.protocols[(index / s) % p],
+            seed: self.seeds[index % s],
+        }
+    }
+
+    /// The indices of shard `i` of `n` (`index % n == i`), or of the whole grid.
+    pub fn indices(&self, shard: Option<(usize, usize)>) -> Vec<usize> {
+        match shard {
+            Some((i, n)) => (i..self.len).step_by(n.max(1)).collect(),
+            None => (0..self.len).collect(),
+        }
+    }
+}
+
+/// The full grid as a list (small grids and tests; [`SweepGrid`] computes points by index).
 pub fn sweep_points(
     base: &Scenario,
     vary: &[(String, Vec<String>)],
     protocols: &[ProtocolKind],
     n: u32,
 ) -> Vec<SweepPoint> {
-    let mut combos: Vec<Vec<(String, String)>> = vec![Vec::new()];
-    for (path, values) in vary {
-        combos = combos
-            .into_iter()
-            .flat_map(|c| {
-                values.iter().map(move |v| {
-                    let mut c = c.clone();
-                    c.push((path.clone(), v.clone()));
-                    c
-                })
-            })
-            .collect();
-    }
-    let mut points = Vec::new();
-    for combo in combos {
-        for &p in protocols {
-            for seed in seeds(base.seed, n) {
-                points.push(SweepPoint {
-                    index: points.len(),
-                    vary: combo.clone(),
-                    protocol: p,
-                    seed,
-                });
-            }
-        }
-    }
-    points
+    SweepGrid::new(base, vary, protocols, n, &Limits::default())
+        .map(|g| (0..g.len()).map(|i| g.point(i)).collect())
+        .unwrap_or_default()
 }
 
-/// Runs sweep points in parallel and returns their rows in point order. `progress` is
-/// called once per finished point.
+/// Runs the grid's points at `indices` in parallel and returns their rows in that order.
+/// `progress` is called once per finished point.
 pub fn run_points(
     base: &Scenario,
-    points: &[SweepPoint],
+    grid: &SweepGrid,
+    indices: &[usize],
+    limits: &Limits,
     progress: &(dyn Fn() + Sync),
 ) -> Result<Vec<SweepRow>, String> {
-    points
+    indices
         .par_iter()
-        .map(|pt| {
-            let s = point_scenario(base, &pt.vary)?;
+        .map(|&index| {
+            let pt = grid.point(index);
+            let s = point_scenario(base, &pt.vary, limits)?;
             let opts = RunOptions {
                 protocol: pt.protocol,
                 seed: Some(pt.seed),
@@ -347,4 +439,75 @@ pub fn rows_csv(rows: &[SweepRow]) -> String {
         ));
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn base() -> Scenario {
+        Scenario::from_json(
+            br#"{"duration":"1ms","dataflow":{"operators":[{"name":"s","kind":{"source":{}}},{"name":"k","kind":{"sink":{}}}],"edges":[{"from":"s","to":"k"}]}}"#,
+            "t",
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn points_by_index_match_the_nested_order() {
+        let vary = vec![
+            ("a".to_string(), vec!["1".to_string(), "2".to_string()]),
+            ("b".to_string(), vec!["x".into(), "y".into(), "z".into()]),
+        ];
+        let protocols = [ProtocolKind::Aligned, ProtocolKind::None];
+        let g = SweepGrid::new(&base(), &vary, &protocols, 2, &Limits::default()).unwrap();
+        assert_eq!(g.len(), 24);
+        let seeds = seeds(base().seed, 2);
+        let mut i = 0;
+        for a in &vary[0].1 {
+            for b in &vary[1].1 {
+                for &p in &protocols {
+                    for &seed in &seeds {
+                        let pt = g.point(i);
+                        assert_eq!(pt.index, i);
+                        assert_eq!(
+                            pt.vary,
+                            vec![("a".into(), a.clone()), ("b".into(), b.clone())]
+                        );
+                        assert_eq!((pt.protocol, pt.seed), (p, seed));
+                        i += 1;
+                    }
+                }
+            }
+        }
+        assert_eq!(g.indices(Some((1, 5))), vec![1, 6, 11, 16, 21]);
+    }
+
+    #[test]
+    fn huge_grids_and_bad_seed_counts_are_refused_before_listing() {
+        let values: Vec<String> = (0..1000).map(|i| i.to_string()).collect();
+        let vary: Vec<(String, Vec<String>)> =
+            (0..3).map(|i| (format!("f{i}"), values.clone())).collect();
+        let err = SweepGrid::new(&base(), &vary, &[ProtocolKind::None], 1, &Limits::default())
+            .unwrap_err();
+        assert!(
+            err.contains("1000 x 1000 x 1000 x 1 x 1 runs") && err.contains("--limit runs="),
+            "{err}"
+        );
+        let one = &vary[..1];
+        assert!(
+            SweepGrid::new(&base(), one, &[ProtocolKind::None], 0, &Limits::default())
+                .unwrap_err()
+                .contains("at least 1")
+        );
+        assert!(SweepGrid::new(
+            &base(),
+            one,
+            &[ProtocolKind::None],
+            u32::MAX,
+            &Limits::default()
+        )
+        .unwrap_err()
+        .contains("--limit seeds="));
+    }
 }

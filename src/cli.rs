@@ -30,6 +30,23 @@ const ABOUT: &str = "A deterministic simulator for distributed snapshot protocol
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Raise a size limit deliberately: KEY=VALUE, such as memory=8GiB or tasks=none
+    /// (repeatable). Keys: memory (2GiB), file (16MiB), tasks, channels, in-flight, timeline,
+    /// checkpoints, records, steps, failures, seeds, runs; the defaults are in the README.
+    #[arg(long = "limit", global = true, value_name = "KEY=VALUE", value_parser = parse_limit)]
+    limit: Vec<String>,
+}
+
+/// The limits of this invocation: the defaults raised by `--limit`.
+static LIMITS: std::sync::OnceLock<snapsim::scenario::Limits> = std::sync::OnceLock::new();
+
+fn limits() -> &'static snapsim::scenario::Limits {
+    LIMITS.get_or_init(Default::default)
+}
+
+fn parse_limit(s: &str) -> Result<String, String> {
+    snapsim::scenario::Limits::default().set(s)?;
+    Ok(s.to_string())
 }
 
 #[derive(Subcommand)]
@@ -74,7 +91,7 @@ enum Command {
     #[command(after_help = "Examples:\n  snapsim bench\n  snapsim bench --json --quick")]
     Bench(bench::BenchArgs),
     /// Print the JSON Schema of scenario files.
-    #[command(after_help = "Example:\n  snapsim schema > scenarios/schema.json")]
+    #[command(after_help = "Example:\n  snapsim schema > scenarios/schema/scenario.schema.json")]
     Schema,
 }
 
@@ -316,21 +333,20 @@ fn sweep(args: SweepArgs) -> Result<(), Failure> {
     } else {
         args.protocols.iter().map(|c| c.protocol).collect()
     };
-    let points = campaign::sweep_points(&scenario, &args.vary, &protocols, args.seeds);
-    // Every point's scenario must be valid before anything runs.
-    let mut checked = std::collections::BTreeSet::new();
-    for pt in &points {
-        if checked.insert(pt.vary.clone()) {
-            campaign::point_scenario(&scenario, &pt.vary).map_err(|e| {
-                Failure::BadInput(format!("{}: --vary {e}", args.scenario.display()))
-            })?;
-        }
+    if args.jobs.is_some_and(|j| j > 1024) {
+        return Err(Failure::BadInput(
+            "--jobs: at most 1024 worker threads".to_string(),
+        ));
     }
-    let total = points.len();
-    let mine: Vec<campaign::SweepPoint> = match args.shard {
-        Some((i, n)) => points.into_iter().filter(|p| p.index % n == i).collect(),
-        None => points,
-    };
+    let grid = campaign::SweepGrid::new(&scenario, &args.vary, &protocols, args.seeds, limits())
+        .map_err(|e| Failure::BadInput(format!("{}: {e}", args.scenario.display())))?;
+    // Every point's scenario must be valid before anything runs.
+    for c in 0..grid.combos() {
+        campaign::point_scenario(&scenario, &grid.combo(c), limits())
+            .map_err(|e| Failure::BadInput(format!("{}: --vary {e}", args.scenario.display())))?;
+    }
+    let total = grid.len();
+    let mine = grid.indices(args.shard);
     let bar = if std::io::stderr().is_terminal() {
         let b = ProgressBar::new(mine.len() as u64);
         b.set_style(
@@ -348,7 +364,7 @@ fn sweep(args: SweepArgs) -> Result<(), Failure> {
             b.inc(1);
         }
     };
-    let run = || campaign::run_points(&scenario, &mine, &tick);
+    let run = || campaign::run_points(&scenario, &grid, &mine, limits(), &tick);
     let rows = match args.jobs {
         Some(j) => rayon::ThreadPoolBuilder::new()
             .num_threads(j.max(1))
@@ -675,6 +691,12 @@ pub fn main() -> i32 {
             return 2;
         }
     };
+    let mut chosen = snapsim::scenario::Limits::default();
+    for flag in &cli.limit {
+        // Checked by the parser already.
+        let _ = chosen.set(flag);
+    }
+    let _ = LIMITS.set(chosen);
     let outcome = match cli.command {
         Command::Run(args) => run(args),
         Command::Validate(args) => validate(args),
@@ -706,14 +728,21 @@ pub fn main() -> i32 {
 
 /// Reads and validates a scenario file; every problem names the file.
 fn load(path: &Path) -> Result<Scenario, Failure> {
-    let bytes = std::fs::read(path)
+    use std::io::Read;
+    // Read at most one byte past the size limit: the parser refuses anything longer.
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| {
+            f.take(limits().file_bytes.saturating_add(1))
+                .read_to_end(&mut bytes)
+        })
         .map_err(|e| Failure::BadInput(format!("{}: cannot read: {e}", path.display())))?;
     let stem = path
         .file_stem()
         .and_then(|s| s.to_str())
         .unwrap_or("scenario")
         .to_string();
-    Scenario::from_json(&bytes, &stem)
+    Scenario::from_json_limited(&bytes, &stem, limits())
         .map_err(|e| Failure::BadInput(format!("{}: {e}", path.display())))
 }
 
@@ -729,26 +758,25 @@ fn scenario_protocol(s: &Scenario) -> Result<ProtocolKind, String> {
 }
 
 fn validate(args: ValidateArgs) -> Result<(), Failure> {
-    let mut first_error = None;
+    let mut invalid = 0;
     for path in &args.scenarios {
         match load(path) {
             Ok(s) => println!("{}: ok ({})", path.display(), s.name()),
             Err(Failure::BadInput(msg)) => {
                 eprintln!("snapsim: error: {msg}");
-                first_error.get_or_insert(msg);
+                invalid += 1;
             }
             Err(other) => return Err(other),
         }
     }
-    match first_error {
-        // Every bad file has been reported above; report the count once more for scripts.
-        Some(_) => Err(Failure::BadInput(format!(
-            "{} of {} scenario files are invalid",
-            args.scenarios.iter().filter(|p| load(p).is_err()).count(),
-            args.scenarios.len()
-        ))),
-        None => Ok(()),
+    if invalid == 0 {
+        return Ok(());
     }
+    // Every bad file has been reported above; report the count once more for scripts.
+    Err(Failure::BadInput(format!(
+        "{invalid} of {} scenario files are invalid",
+        args.scenarios.len()
+    )))
 }
 
 /// Writes `content` to `path` atomically: a temporary file in the same directory, renamed.
@@ -818,7 +846,7 @@ fn run(args: RunArgs) -> Result<(), Failure> {
     let mut scenario = scenario;
     scenario.failures.extend(args.fail.iter().cloned());
     scenario
-        .validate()
+        .validate_limited(limits())
         .map_err(|e| Failure::BadInput(format!("{}: --fail: {e}", args.scenario.display())))?;
     let choice = match args.protocol {
         Some(p) => p,
@@ -840,9 +868,10 @@ fn run(args: RunArgs) -> Result<(), Failure> {
         .map_err(|e| Failure::BadInput(format!("{}: {e}", args.scenario.display())))?;
     progress.finish();
     let elapsed = wall.elapsed().as_secs_f64();
-    let file = args.out.join(format!(
-        "{}-{}-seed{}.json",
-        result.scenario, result.protocol, result.seed
+    let file = args.out.join(snapsim::scenario::results_file_name(
+        &result.scenario,
+        &result.protocol,
+        result.seed,
     ));
     write_atomic(&file, result.to_json().as_bytes()).map_err(Failure::Io)?;
     if !args.quiet {
@@ -870,10 +899,27 @@ fn check(args: CheckArgs) -> Result<(), Failure> {
         }
         return Ok(());
     }
+    campaign::check_seeds(args.seeds, limits()).map_err(Failure::BadInput)?;
     let mut scenarios = Vec::new();
     for path in &args.scenarios {
         scenarios.push(load(path)?);
     }
+    let per_scenario = if args.mutants {
+        Mutant::ALL.len()
+    } else if args.protocol.is_empty() {
+        ProtocolKind::ALL.len()
+    } else {
+        args.protocol.len()
+    };
+    campaign::check_runs(
+        &[
+            scenarios.len() as u64,
+            per_scenario as u64,
+            u64::from(args.seeds),
+        ],
+        limits(),
+    )
+    .map_err(Failure::BadInput)?;
     let show = |i: usize| args.scenarios[i].display().to_string();
     if args.mutants {
         let mut missed = 0;
@@ -1000,6 +1046,7 @@ fn check(args: CheckArgs) -> Result<(), Failure> {
 }
 
 fn compare(args: CompareArgs) -> Result<(), Failure> {
+    campaign::check_seeds(args.seeds, limits()).map_err(Failure::BadInput)?;
     let scenario = load(&args.scenario)?;
     let chosen: Vec<(ProtocolKind, Option<Mutant>)> = if args.protocols.is_empty() {
         campaign::applicable(&scenario)
@@ -1020,6 +1067,8 @@ fn compare(args: CompareArgs) -> Result<(), Failure> {
             )));
         }
     }
+    campaign::check_runs(&[chosen.len() as u64, u64::from(args.seeds)], limits())
+        .map_err(Failure::BadInput)?;
     let scenarios = [scenario];
     let jobs = campaign::check_jobs(&scenarios, Some(&chosen), args.seeds);
     let mut results = Vec::new();
@@ -1031,9 +1080,11 @@ fn compare(args: CompareArgs) -> Result<(), Failure> {
     }
     let name = scenarios[0].name().to_string();
     for r in &results {
-        let file = args
-            .out
-            .join(format!("{}-{}-seed{}.json", r.scenario, r.protocol, r.seed));
+        let file = args.out.join(snapsim::scenario::results_file_name(
+            &r.scenario,
+            &r.protocol,
+            r.seed,
+        ));
         write_atomic(&file, r.to_json().as_bytes()).map_err(Failure::Io)?;
     }
     let rows = snapsim::report::summary::summarise(&results);

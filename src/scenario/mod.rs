@@ -5,6 +5,8 @@
 //! first problem with the field path, such as `dataflow.operators[2].parallelism`. Loading never
 //! panics, whatever the bytes.
 
+pub mod limits;
+mod shape;
 pub mod units;
 mod validate;
 
@@ -13,7 +15,61 @@ use std::collections::BTreeMap;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+pub use limits::Limits;
 pub use units::{Bandwidth, ByteSize, Duration, Rate};
+
+/// The longest scenario `name`: result file names add the protocol and the seed to it and
+/// must stay within the 255 bytes file systems allow.
+pub const MAX_NAME_LEN: usize = 100;
+
+/// True for the characters a scenario `name` may hold: ASCII letters, digits, `-`, `_`, `.`.
+pub fn name_char_ok(c: char) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')
+}
+
+/// A valid scenario name made from a file stem: other characters become `_`, and it is cut
+/// to [`MAX_NAME_LEN`].
+fn file_name_from(stem: &str) -> String {
+    let mut name: String = stem
+        .chars()
+        .map(|c| if name_char_ok(c) { c } else { '_' })
+        .take(MAX_NAME_LEN)
+        .collect();
+    if name.starts_with(['.', '-']) {
+        name.replace_range(0..1, "_");
+    }
+    if name.is_empty() {
+        name.push_str("scenario");
+    }
+    name
+}
+
+/// The results file name of one run, `<scenario>-<protocol>-seed<seed>.json`, safe on every
+/// file system: a mutant's `mutant:NAME` is written `mutant_NAME`.
+pub fn results_file_name(scenario: &str, protocol: &str, seed: u64) -> String {
+    let protocol: String = protocol
+        .chars()
+        .map(|c| if name_char_ok(c) { c } else { '_' })
+        .collect();
+    format!("{scenario}-{protocol}-seed{seed}.json")
+}
+
+/// serde's message without its `invalid length N, expected ...` phrasing, which names the
+/// length found as if it were the one wanted.
+fn plain_error(e: &serde_json::Error) -> String {
+    let text = e.to_string();
+    // Drop serde_json's " at line L column C" only when a field path already says where.
+    if let Some(rest) = text.strip_prefix("invalid length ") {
+        if let Some((n, expected)) = rest.split_once(", expected ") {
+            let expected = expected.split(" at line ").next().unwrap_or(expected);
+            return format!(
+                "found {n} element{}; expected {expected}",
+                if n == "1" { "" } else { "s" }
+            );
+        }
+    }
+    text
+}
 
 /// A problem with a scenario, naming the field and what is wrong with it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -26,10 +82,12 @@ pub struct ScenarioError {
 }
 
 impl ScenarioError {
+    /// A problem at `path`. Control characters that the input put into either are escaped,
+    /// so that a message never writes raw control codes to a terminal.
     pub(crate) fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
         ScenarioError {
-            path: path.into(),
-            message: message.into(),
+            path: limits::escape(&path.into()),
+            message: limits::escape(&message.into()),
         }
     }
 }
@@ -38,6 +96,9 @@ impl ScenarioError {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Scenario {
+    /// The JSON Schema the file follows, for editors; accepted and ignored.
+    #[serde(rename = "$schema", default, skip_serializing_if = "Option::is_none")]
+    pub schema: Option<String>,
     /// Short name used in result file names; defaults to the file name without `.json`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
@@ -625,59 +686,40 @@ pub struct TaskOverride {
     pub cost: Duration,
 }
 
-/// Reports the first place where `input` has an array and the canonical form an object.
-fn check_shape(
-    input: &serde_json::Value,
-    canonical: &serde_json::Value,
-    path: &str,
-) -> Result<(), ScenarioError> {
-    use serde_json::Value;
-    let join = |key: &str| {
-        if path == "." {
-            key.to_string()
-        } else {
-            format!("{path}.{key}")
-        }
-    };
-    match (input, canonical) {
-        (Value::Array(_), Value::Object(_)) => Err(ScenarioError::new(
-            path,
-            "expected a JSON object with named fields, found an array",
-        )),
-        (Value::Object(a), Value::Object(b)) => {
-            for (k, v) in a {
-                if let Some(w) = b.get(k) {
-                    check_shape(v, w, &join(k))?;
-                }
-            }
-            Ok(())
-        }
-        (Value::Array(a), Value::Array(b)) => {
-            for (i, (v, w)) in a.iter().zip(b).enumerate() {
-                check_shape(v, w, &format!("{path}[{i}]"))?;
-            }
-            Ok(())
-        }
-        _ => Ok(()),
-    }
-}
-
 impl Scenario {
-    /// Parses and validates a scenario from JSON bytes. `fallback_name` (usually the file stem)
-    /// is used when the file gives no `name`.
+    /// Parses and validates a scenario from JSON bytes under the default [`Limits`].
+    /// `fallback_name` (usually the file stem) is used when the file gives no `name`.
     pub fn from_json(bytes: &[u8], fallback_name: &str) -> Result<Scenario, ScenarioError> {
+        Self::from_json_limited(bytes, fallback_name, &Limits::default())
+    }
+
+    /// Parses and validates a scenario from JSON bytes, refusing what exceeds `limits`: a
+    /// file above `limits.file_bytes` is refused before it is parsed, and a scenario whose
+    /// [`limits::estimate`] exceeds a limit after it.
+    pub fn from_json_limited(
+        bytes: &[u8],
+        fallback_name: &str,
+        limits: &Limits,
+    ) -> Result<Scenario, ScenarioError> {
+        if bytes.len() as u64 > limits.file_bytes {
+            return Err(ScenarioError::new(
+                ".",
+                format!(
+                    "the file has {} bytes, above the limit of {} for a scenario file; \
+                     raise it with --limit file={}",
+                    bytes.len(),
+                    limits.file_bytes,
+                    ByteSize(bytes.len() as u64)
+                ),
+            ));
+        }
         if bytes.iter().all(|b| b.is_ascii_whitespace()) {
             return Err(ScenarioError::new(
                 ".",
                 "the file is empty; a scenario is a JSON object",
             ));
         }
-        let de = &mut serde_json::Deserializer::from_slice(bytes);
-        let parsed: Result<Scenario, _> = serde_path_to_error::deserialize(&mut *de);
-        let mut scenario = parsed.map_err(|e| {
-            // serde_path_to_error marks a position it could not name with `?`.
-            let path = e.path().to_string().trim_end_matches(".?").to_string();
-            let inner = e.into_inner();
+        let json_error = |path: String, inner: serde_json::Error| {
             let message = match inner.classify() {
                 serde_json::error::Category::Eof => format!(
                     "the file ends too early (line {}, column {}): is it truncated?",
@@ -685,29 +727,64 @@ impl Scenario {
                     inner.column()
                 ),
                 serde_json::error::Category::Syntax => format!("not valid JSON: {inner}"),
-                _ => inner.to_string(),
+                _ => plain_error(&inner),
             };
             ScenarioError::new(path, message)
-        })?;
-        de.end().map_err(|e| {
-            ScenarioError::new(".", format!("unexpected content after the scenario: {e}"))
-        })?;
-        // serde also accepts a struct written as an array of its fields in order; scenario
-        // files are objects, so compare the input's shape with the canonical form.
-        let input: serde_json::Value =
-            serde_json::from_slice(bytes).map_err(|e| ScenarioError::new(".", e.to_string()))?;
-        let canonical = serde_json::to_value(&scenario).expect("scenarios always serialise");
-        check_shape(&input, &canonical, ".")?;
+        };
+        // Syntax and shape first, allocating nothing per element, then the typed pass.
+        let shape = match shape::scan(bytes) {
+            Err((path, e)) if e.classify() != serde_json::error::Category::Data => {
+                return Err(json_error(path, e));
+            }
+            other => other,
+        };
+        let de = &mut serde_json::Deserializer::from_slice(bytes);
+        let parsed: Result<Scenario, _> = serde_path_to_error::deserialize(&mut *de);
+        let typed = parsed.map_err(|e| {
+            // serde_path_to_error marks a position it could not name with `?`.
+            let path = e.path().to_string();
+            let path = path.trim_end_matches(".?").trim_end_matches('?');
+            let path = if path.is_empty() { "." } else { path }.to_string();
+            let inner = e.into_inner();
+            // serde reading a struct from an array of its fields says "invalid length".
+            let as_fields = inner.to_string().starts_with("invalid length ");
+            (as_fields, json_error(path, inner))
+        });
+        // The typed pass names what was expected; the shape pass explains a struct written
+        // as an array, which serde either accepts or reports as a wrong length.
+        let mut scenario = match (typed, shape) {
+            (Err((as_fields, typed)), Err((path, e)))
+                if as_fields
+                    || path == "."
+                    || (typed.path.starts_with(&path) && typed.path != path) =>
+            {
+                return Err(json_error(path, e))
+            }
+            (Ok(_), Err((path, e))) => return Err(json_error(path, e)),
+            (Err((_, e)), _) => return Err(e),
+            (Ok(s), Ok(())) => s,
+        };
         if scenario.name.is_none() {
-            scenario.name = Some(fallback_name.to_string());
+            scenario.name = Some(file_name_from(fallback_name));
         }
-        validate::validate(&scenario)?;
+        validate::validate(&scenario, limits)?;
         Ok(scenario)
     }
 
-    /// Checks every rule again, after a change such as failures added on the command line.
+    /// Checks every rule again under the default [`Limits`], after a change such as failures
+    /// added on the command line.
     pub fn validate(&self) -> Result<(), ScenarioError> {
-        validate::validate(self)
+        validate::validate(self, &Limits::default())
+    }
+
+    /// Checks every rule again under `limits`.
+    pub fn validate_limited(&self, limits: &Limits) -> Result<(), ScenarioError> {
+        validate::validate(self, limits)
+    }
+
+    /// What the scenario will need (tasks, channels, memory...), from its fields alone.
+    pub fn estimate(&self) -> limits::Estimate {
+        limits::estimate(self)
     }
 
     /// The scenario's name (set by [`Scenario::from_json`]).

@@ -168,7 +168,7 @@ unit_type!(
 );
 unit_type!(
     /// Events per second, stored as events per 1000 s so that fractional rates stay exact.
-    Rate, "rate", r"^[0-9]+(\.[0-9]+)?\s*/\s*(s|ms|us|min)$", "10000/s"
+    Rate, "rate", r"^[0-9]+(\.[0-9]+)?\s*[kM]?\s*/\s*(s|ms|us|min)$", "10000/s"
 );
 unit_type!(
     /// Bytes per second.
@@ -243,8 +243,18 @@ impl FromStr for Rate {
         let (count, per) = s.split_once('/').ok_or_else(|| {
             format!("`{s}` is not a rate; write it as events per unit of time, such as \"10000/s\"")
         })?;
-        // Count in milli-events, so "0.5/s" is exact.
-        let milli = parse_scaled(&format!("{}x", count.trim()), &[("x", 1000)], "rate")?;
+        // Count in milli-events, so "0.5/s" is exact; `k` and `M` multiply by 10^3 and 10^6.
+        let milli = parse_scaled(
+            count,
+            &[("", 1000), ("k", 1_000_000), ("M", 1_000_000_000)],
+            "rate",
+        )
+        .map_err(|_| {
+            format!(
+                "`{s}` is not a rate: write a count, optionally with k (thousands) or M \
+                 (millions), per s, ms, us or min, such as \"10000/s\", \"50k/s\" or \"0.5/ms\""
+            )
+        })?;
         let per_ns: u128 = match per.trim() {
             "s" => 1_000_000_000,
             "ms" => 1_000_000,
@@ -361,6 +371,18 @@ mod tests {
             1_000_000_000
         );
         assert!("10".parse::<Rate>().is_err());
+        assert_eq!("50k/s".parse::<Rate>().unwrap(), "50000/s".parse().unwrap());
+        assert_eq!(
+            "1.5M/min".parse::<Rate>().unwrap(),
+            "25000/s".parse().unwrap()
+        );
+        for bad in ["50x/s", "k/s", "-5/s", "5kk/s"] {
+            let err = bad.parse::<Rate>().unwrap_err();
+            assert!(
+                err.contains("k (thousands)") && !err.contains("kx"),
+                "{bad}: {err}"
+            );
+        }
     }
 
     #[test]

@@ -405,7 +405,7 @@ fn invalid_utf8_inside_a_string() {
 
 #[test]
 fn json_array_instead_of_object() {
-    rejects("[]", &[": .: ", "expected struct Scenario"]);
+    rejects("[]", &[": .: ", "a scenario is a JSON object"]);
 }
 
 #[test]

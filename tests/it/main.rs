@@ -6,6 +6,7 @@ mod bench;
 mod compare;
 mod determinism;
 mod failures;
+mod limits;
 mod properties;
 mod protocols;
 mod scenarios;

@@ -115,11 +115,12 @@ fn the_paper_script_ends_in_the_expected_states() {
 
 #[test]
 fn the_schema_file_is_in_step_with_the_code() {
-    let on_disk = std::fs::read_to_string(scenarios_dir().join("schema.json"))
-        .expect("scenarios/schema.json");
+    let on_disk =
+        std::fs::read_to_string(scenarios_dir().join("schema").join("scenario.schema.json"))
+            .expect("scenarios/schema/scenario.schema.json");
     assert!(
         on_disk == Scenario::json_schema(),
-        "scenarios/schema.json is out of date; regenerate it with `cargo run -- schema > scenarios/schema.json`"
+        "scenarios/schema/scenario.schema.json is out of date; regenerate it with `cargo run -- schema > scenarios/schema/scenario.schema.json`"
     );
 }
 

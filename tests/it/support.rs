@@ -19,7 +19,7 @@ pub fn shipped() -> Vec<PathBuf> {
     let mut v: Vec<PathBuf> = std::fs::read_dir(scenarios_dir())
         .expect("scenarios/ exists")
         .map(|e| e.expect("readable entry").path())
-        .filter(|p| p.extension().is_some_and(|e| e == "json") && !p.ends_with("schema.json"))
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
         .collect();
     v.sort();
     v
