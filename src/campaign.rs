@@ -76,6 +76,7 @@ pub fn check_jobs(
                         seed: Some(seed),
                         trace: TraceMode::HashOnly,
                         mutant,
+                        max_events: crate::DEFAULT_MAX_EVENTS,
                     },
                 ));
             }
@@ -113,6 +114,7 @@ pub fn hunt(mutant: Mutant, scenarios: &[Scenario], n: u32) -> Option<Outcome> {
                         seed: Some(seed),
                         trace: TraceMode::HashOnly,
                         mutant: Some(mutant),
+                        max_events: crate::DEFAULT_MAX_EVENTS,
                     },
                 )
             })
@@ -278,6 +280,7 @@ pub fn run_points(
                 seed: Some(pt.seed),
                 trace: TraceMode::HashOnly,
                 mutant: None,
+                max_events: crate::DEFAULT_MAX_EVENTS,
             };
             let r = simulate(&s, &opts, &mut |_, _| {})
                 .map_err(|e| format!("with {}: {e}", describe(&pt.vary)))?;

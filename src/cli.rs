@@ -542,6 +542,7 @@ fn traced_run(
         seed,
         trace: TraceMode::Full,
         mutant: choice.mutant,
+        max_events: snapsim::DEFAULT_MAX_EVENTS,
     };
     let (result, out) = snapsim::simulate_full(&scenario, &opts, &mut |_, _| {})
         .map_err(|e| Failure::BadInput(format!("{}: {e}", path.display())))?;
@@ -833,6 +834,7 @@ fn run(args: RunArgs) -> Result<(), Failure> {
         seed: args.seed,
         trace: TraceMode::HashOnly,
         mutant: choice.mutant,
+        max_events: snapsim::DEFAULT_MAX_EVENTS,
     };
     let mut progress = Progress::new(!args.quiet, scenario.duration.ns());
     let wall = Instant::now();

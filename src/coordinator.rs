@@ -253,6 +253,23 @@ impl Coordinator {
         true
     }
 
+    /// Checkpoints completed so far.
+    pub fn completed_count(&self) -> usize {
+        self.completed.len()
+    }
+
+    /// Uploads of pending checkpoint `id` that have not finished (0 if it is not pending).
+    pub fn uploads_in_flight(&self, id: u64) -> usize {
+        self.pending.get(&id).map_or(0, |p| p.uploads_left)
+    }
+
+    /// One upload of `id` ended without completing anything (the storage rejected it).
+    pub fn drop_upload(&mut self, id: u64) {
+        if let Some(p) = self.pending.get_mut(&id) {
+            p.uploads_left = p.uploads_left.saturating_sub(1);
+        }
+    }
+
     /// Older checkpoints still pending when `id` completed; the caller aborts them as subsumed.
     pub fn older_pending(&self, id: u64) -> Vec<u64> {
         self.pending.range(..id).map(|(&k, _)| k).collect()
