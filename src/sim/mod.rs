@@ -482,7 +482,7 @@ impl Simulation {
                         Behaviour::Script(ScriptState {
                             state: labels.intern(initial),
                             on_receive,
-                            received: Vec::new(),
+                            received: 0,
                         })
                     }
                     None => Behaviour::Map,
@@ -523,14 +523,20 @@ impl Simulation {
         let mut script = Vec::new();
         if let Some(ProcessWorkload::Script(sc)) = scenario.processes.as_ref().map(|p| &p.workload)
         {
+            let ids: std::collections::BTreeMap<&str, TaskId> = topo
+                .tasks
+                .iter()
+                .enumerate()
+                .map(|(i, t)| (t.name.as_str(), i as TaskId))
+                .collect();
             for st in &sc.steps {
-                let task = topo.task_id(&st.process).expect("validated");
+                let task = *ids.get(st.process.as_str()).expect("validated");
                 script.push(ScriptStepRt {
                     task,
                     initiate: st.initiate_snapshot,
                     send: st.send.as_ref().map(|s| {
                         (
-                            topo.task_id(&s.to).expect("validated"),
+                            *ids.get(s.to.as_str()).expect("validated"),
                             labels.intern(&s.message),
                             s.latency.map(|d| d.ns()),
                         )

@@ -399,3 +399,33 @@ fn long_runs_get_wider_timeline_buckets_not_more() {
         assert!(r.to_json().len() < 64 * 1024, "{} bytes", r.to_json().len());
     }
 }
+
+#[test]
+fn scripted_snapshots_cost_the_same_however_many_there_are() {
+    // 20,000 scripted sends with distinct names and 20,000 scripted snapshots. Each local
+    // snapshot used to copy every message received so far, and every name was interned by
+    // a scan: quadratic in memory and time (gigabytes here).
+    let k = 20_000u64;
+    let mut steps = Vec::new();
+    for i in 0..k {
+        steps.push(json!({"at": format!("{}us", i * 10), "process": "p",
+                          "send": {"to": "q", "message": format!("m{i}")}, "becomes": format!("s{i}")}));
+        steps.push(json!({"at": format!("{}us", i * 10 + 5), "process": "p",
+                          "initiate_snapshot": i + 1}));
+    }
+    let s = scenario(json!({
+        "duration": format!("{}us", k * 10 + 100),
+        "network": {"latency": {"constant": "3us"}},
+        "processes": {
+            "names": ["p", "q"],
+            "graph": {"edges": [["p", "q"], ["q", "p"]]},
+            "workload": {"script": {"steps": steps}}
+        },
+        "checkpointing": {"protocol": "chandy-lamport"}
+    }));
+    let r = within(Duration::from_secs(60), move || {
+        run(&s, ProtocolKind::ChandyLamport, None, TraceMode::HashOnly).0
+    });
+    assert_eq!(r.checkpoints.len() as u64, k);
+    assert!(r.verdict.ok, "{:?}", r.verdict.violations);
+}
