@@ -1201,9 +1201,9 @@ impl Simulation {
         }
         if self.coord.trigger_wanted {
             if let Some(at) = self.coord.next_allowed() {
+                // Not weak: a checkpoint wanted while the job ran is still taken.
                 self.sched
                     .at(at.max(self.sched.now()), Event::DeferredTrigger);
-                self.weak_events += 1;
             }
         }
     }
@@ -1223,7 +1223,6 @@ impl Simulation {
             Some(at) if at > now => {
                 self.coord.trigger_wanted = true;
                 self.sched.at(at, Event::DeferredTrigger);
-                self.weak_events += 1;
             }
             Some(_) => {
                 self.coord.trigger_wanted = false;
@@ -1741,7 +1740,7 @@ impl Model for Simulation {
 
     /// Nothing of the job is left to happen: a dataflow job whose tasks have all finished
     /// (and whose final checkpoint is done), or only events that cannot change the outcome
-    /// are queued (checkpoint triggers and expiries, planned failures and stalls). Or the
+    /// are queued (periodic checkpoint triggers, expiries, planned failures and stalls). Or the
     /// run has used up its budget of events.
     fn finished(&self) -> bool {
         self.sched.pending() == self.weak_events || self.job_done() || self.over_budget()
@@ -1811,7 +1810,6 @@ impl Model for Simulation {
                 self.try_trigger();
             }
             Event::DeferredTrigger => {
-                self.weak_events -= 1;
                 if self.coord.trigger_wanted {
                     self.try_trigger();
                 }
@@ -1847,5 +1845,35 @@ impl Model for Simulation {
             }
         }
         self.drain_starts();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_long_run_widens_the_timeline_instead_of_growing_it() {
+        let mut c = Counters {
+            bucket_ns: 10,
+            ..Counters::default()
+        };
+        for t in [0, 5, 15, 1_995] {
+            c.add_output(t);
+        }
+        assert_eq!((c.bucket_ns, c.timeline_out.len()), (10, 200));
+        // Far beyond: buckets double until the time fits, counts are kept.
+        c.add_output(1_000_000);
+        assert!(c.timeline_out.len() <= MAX_BUCKETS);
+        assert_eq!(c.bucket_ns, 10 << 9);
+        assert_eq!(c.timeline_out.iter().sum::<u64>(), 5);
+        assert_eq!(
+            c.timeline_out[0], 4,
+            "the first four fall in the first wide bucket"
+        );
+        c.add_backpressure(0, 10_000_000);
+        assert!(c.timeline_bp.len() <= MAX_BUCKETS);
+        assert_eq!(c.timeline_bp.iter().sum::<u64>(), 10_000_000);
+        assert_eq!(c.last_output_ns, 1_000_000);
     }
 }
