@@ -97,6 +97,7 @@ pub fn check_jobs(
                         seed: Some(seed),
                         trace: TraceMode::HashOnly,
                         mutant,
+                        max_events: crate::DEFAULT_MAX_EVENTS,
                     },
                 ));
             }
@@ -134,6 +135,7 @@ pub fn hunt(mutant: Mutant, scenarios: &[Scenario], n: u32) -> Option<Outcome> {
                         seed: Some(seed),
                         trace: TraceMode::HashOnly,
                         mutant: Some(mutant),
+                        max_events: crate::DEFAULT_MAX_EVENTS,
                     },
                 )
             })
@@ -370,6 +372,7 @@ pub fn run_points(
                 seed: Some(pt.seed),
                 trace: TraceMode::HashOnly,
                 mutant: None,
+                max_events: crate::DEFAULT_MAX_EVENTS,
             };
             let r = simulate(&s, &opts, &mut |_, _| {})
                 .map_err(|e| format!("with {}: {e}", describe(&pt.vary)))?;

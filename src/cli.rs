@@ -110,6 +110,9 @@ struct RunArgs {
     /// Seed of the run; overrides the scenario's.
     #[arg(long)]
     seed: Option<u64>,
+    /// Most events the run may take; past it the run stops with an error (exit 2).
+    #[arg(long, default_value_t = snapsim::DEFAULT_MAX_EVENTS, value_parser = clap::value_parser!(u64).range(1..))]
+    max_events: u64,
     /// Directory for the results file.
     #[arg(long, default_value = "results")]
     out: PathBuf,
@@ -558,6 +561,7 @@ fn traced_run(
         seed,
         trace: TraceMode::Full,
         mutant: choice.mutant,
+        max_events: snapsim::DEFAULT_MAX_EVENTS,
     };
     let (result, out) = snapsim::simulate_full(&scenario, &opts, &mut |_, _| {})
         .map_err(|e| Failure::BadInput(format!("{}: {e}", path.display())))?;
@@ -861,6 +865,7 @@ fn run(args: RunArgs) -> Result<(), Failure> {
         seed: args.seed,
         trace: TraceMode::HashOnly,
         mutant: choice.mutant,
+        max_events: args.max_events,
     };
     let mut progress = Progress::new(!args.quiet, scenario.duration.ns());
     let wall = Instant::now();

@@ -85,6 +85,8 @@ struct Pending {
     uploads_left: usize,
     /// Set when a task declined while pending; counted as a failure.
     declined: bool,
+    /// (start, end) of each of its uploads on the storage link.
+    uploads: Vec<(Time, Time)>,
 }
 
 /// The coordinator.
@@ -166,6 +168,7 @@ impl Coordinator {
                 acked: 0,
                 uploads_left: 0,
                 declined: false,
+                uploads: Vec::new(),
             },
         );
     }
@@ -223,6 +226,7 @@ impl Coordinator {
             None => 0,
         };
         self.storage_free_at = start + transfer;
+        p.uploads.push((start, start + transfer));
         p.acked += 1;
         p.uploads_left += 1;
         p.acks[task as usize] = Some(snap);
@@ -253,6 +257,23 @@ impl Coordinator {
         true
     }
 
+    /// Checkpoints completed so far.
+    pub fn completed_count(&self) -> usize {
+        self.completed.len()
+    }
+
+    /// Uploads of pending checkpoint `id` that have not finished (0 if it is not pending).
+    pub fn uploads_in_flight(&self, id: u64) -> usize {
+        self.pending.get(&id).map_or(0, |p| p.uploads_left)
+    }
+
+    /// One upload of `id` ended without completing anything (the storage rejected it).
+    pub fn drop_upload(&mut self, id: u64) {
+        if let Some(p) = self.pending.get_mut(&id) {
+            p.uploads_left = p.uploads_left.saturating_sub(1);
+        }
+    }
+
     /// Older checkpoints still pending when `id` completed; the caller aborts them as subsumed.
     pub fn older_pending(&self, id: u64) -> Vec<u64> {
         self.pending.range(..id).map(|(&k, _)| k).collect()
@@ -268,6 +289,14 @@ impl Coordinator {
         } else {
             "aborted"
         };
+        // Its unfinished uploads are cancelled: when they are the last on the storage link,
+        // the link is free again from now (or from when the first of them would have begun).
+        let tail = p.uploads.iter().map(|u| u.1).max();
+        if tail == Some(self.storage_free_at) {
+            if let Some(first) = p.uploads.iter().filter(|u| u.1 > now).map(|u| u.0).min() {
+                self.storage_free_at = first.max(now);
+            }
+        }
         let acked: Vec<LocalSnapshot> = p.acks.into_iter().flatten().collect();
         self.records
             .push(record(id, status, p.trigger, now, &acked));
@@ -405,6 +434,21 @@ mod tests {
         let (records, _, _) = c.into_results();
         assert_eq!(records[0].status, "expired");
         assert_eq!(records[1].status, "aborted");
+    }
+
+    #[test]
+    fn a_given_up_checkpoint_frees_the_storage_link() {
+        let mut c = Coordinator::new(cfg(), 1);
+        let a = c.trigger(0);
+        // 1,000 bytes at a byte per ns: the upload would end at 1010.
+        assert_eq!(c.acknowledge(0, snap(0, a, 0, 1000), 0), Some(1010));
+        assert!(c.abort(a, AbortReason::Expired, 500));
+        let b = c.trigger(600);
+        assert_eq!(
+            c.acknowledge(0, snap(0, b, 600, 100), 600),
+            Some(710),
+            "not queued behind the cancelled upload"
+        );
     }
 
     #[test]

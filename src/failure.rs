@@ -22,27 +22,70 @@ pub struct Stall {
     pub until: Time,
     /// The stalled channels.
     pub channels: Vec<ChannelId>,
+    /// Index of the failure in the scenario's `failures`.
+    pub spec: usize,
 }
 
-/// Every fault of a run.
+/// Every fault of a run. Each entry keeps the index of the scenario's failure it comes from
+/// (`failures[i]`), so that a failure that never fires can be reported with why.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct FailurePlan {
-    /// Times of timed, periodic and random crashes, sorted.
-    pub crash_times: Vec<Time>,
-    /// Checkpoint id → delay after its completion at which to crash.
-    pub after_checkpoint: BTreeMap<u64, Time>,
-    /// (checkpoint id, tasks it may happen at; `None` = any task with several inputs).
-    pub during_alignment: Vec<(u64, Option<BTreeSet<TaskId>>)>,
-    /// Checkpoints during whose uploads to crash.
-    pub during_upload: BTreeSet<u64>,
-    /// Recoveries (1-based) in the middle of which to crash again.
-    pub during_recovery: BTreeSet<u32>,
-    /// Checkpoints whose upload the storage rejects.
-    pub upload_failures: BTreeSet<u64>,
+    /// Times of timed, periodic and random crashes, sorted, with the failure each comes from.
+    pub crash_times: Vec<(Time, usize)>,
+    /// Checkpoint id → (delay after its completion at which to crash, failure).
+    pub after_checkpoint: BTreeMap<u64, (Time, usize)>,
+    /// (checkpoint id, tasks it may happen at; `None` = any task with several inputs, failure).
+    pub during_alignment: Vec<(u64, Option<BTreeSet<TaskId>>, usize)>,
+    /// Checkpoints during whose uploads to crash → failure.
+    pub during_upload: BTreeMap<u64, usize>,
+    /// Recoveries (1-based) in the middle of which to crash again → failure.
+    pub during_recovery: BTreeMap<u32, usize>,
+    /// Checkpoints whose upload the storage rejects → failure.
+    pub upload_failures: BTreeMap<u64, usize>,
     /// Link stalls, in scenario order.
     pub stalls: Vec<Stall>,
     /// Time from a crash to the restored job's resumption.
     pub restart_delay: Time,
+    /// Each failure of the scenario, described for reports (`failures[0] (crash at 500ms)`).
+    pub descriptions: Vec<String>,
+    /// Failures that can never fire, known when the plan is made: (failure, why).
+    pub never: Vec<(usize, String)>,
+}
+
+/// A planned failure that did not happen, and why.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct UnfiredFailure {
+    /// Which failure: its index in the scenario's `failures` and what it is, such as
+    /// `failures[1] (crash at 5s)`; for repeated crashes also how many did not happen.
+    pub failure: String,
+    /// Why it did not happen.
+    pub reason: String,
+}
+
+/// A short description of a failure for reports.
+pub fn describe(f: &FailureSpec) -> String {
+    match f {
+        FailureSpec::Crash { at, every, .. } => match every {
+            Some(e) => format!("crash at {at} every {e}"),
+            None => format!("crash at {at}"),
+        },
+        FailureSpec::AfterCheckpoints { fraction, .. } => {
+            format!("after_checkpoints {fraction}")
+        }
+        FailureSpec::DuringAlignment { checkpoint, task } => match task {
+            Some(t) => format!("during_alignment of checkpoint {checkpoint} at {t}"),
+            None => format!("during_alignment of checkpoint {checkpoint}"),
+        },
+        FailureSpec::DuringUpload { checkpoint } => {
+            format!("during_upload of checkpoint {checkpoint}")
+        }
+        FailureSpec::DuringRecovery { recovery } => format!("during_recovery {recovery}"),
+        FailureSpec::Random { mean_interval } => format!("random every {mean_interval} on average"),
+        FailureSpec::Stall { at, duration, .. } => format!("stall at {at} for {duration}"),
+        FailureSpec::UploadFailure { checkpoint } => {
+            format!("upload_failure of checkpoint {checkpoint}")
+        }
+    }
 }
 
 impl FailurePlan {
@@ -56,18 +99,27 @@ impl FailurePlan {
             .map(|d| d.ns());
         let mut plan = FailurePlan {
             restart_delay: s.recovery.restart_delay.ns(),
+            descriptions: s
+                .failures
+                .iter()
+                .enumerate()
+                .map(|(i, f)| format!("failures[{i}] ({})", describe(f)))
+                .collect(),
             ..Default::default()
         };
         let mut rng = RngStreams::new(seed).stream("failures");
-        for f in &s.failures {
+        // A second failure on the same moment as an earlier one would be the same crash.
+        let same =
+            |first: usize| format!("the same moment as failures[{first}], which crashes the job");
+        for (spec, f) in s.failures.iter().enumerate() {
             match f {
                 FailureSpec::Crash { at, every, .. } => {
                     let mut t = at.ns();
-                    plan.crash_times.push(t);
+                    plan.crash_times.push((t, spec));
                     if let Some(e) = every {
                         while t.saturating_add(e.ns()) <= limit {
                             t += e.ns();
-                            plan.crash_times.push(t);
+                            plan.crash_times.push((t, spec));
                         }
                     }
                 }
@@ -76,7 +128,12 @@ impl FailurePlan {
                     let expected = (limit / interval).max(1);
                     let id = ((fraction * expected as f64).round() as u64).max(1);
                     let delay = delay.map_or(interval / 2, |d| d.ns());
-                    plan.after_checkpoint.insert(id, delay);
+                    match plan.after_checkpoint.get(&id) {
+                        Some(&(_, first)) => plan.never.push((spec, same(first))),
+                        None => {
+                            plan.after_checkpoint.insert(id, (delay, spec));
+                        }
+                    }
                 }
                 FailureSpec::DuringAlignment { checkpoint, task } => {
                     let tasks = task.as_ref().map(|sel| {
@@ -84,13 +141,37 @@ impl FailurePlan {
                             .filter(|&t| topo.matches(sel, t))
                             .collect()
                     });
-                    plan.during_alignment.push((*checkpoint, tasks));
+                    if !topo.tasks.iter().any(|t| t.inputs.len() >= 2) {
+                        plan.never.push((
+                            spec,
+                            "no task has several inputs, so no alignment ever happens".into(),
+                        ));
+                    } else if tasks.as_ref().is_some_and(|ts: &BTreeSet<TaskId>| {
+                        ts.iter().all(|&t| topo.tasks[t as usize].inputs.len() < 2)
+                    }) {
+                        plan.never.push((
+                            spec,
+                            "the named task has a single input, so it never aligns".into(),
+                        ));
+                    } else {
+                        plan.during_alignment.push((*checkpoint, tasks, spec));
+                    }
                 }
                 FailureSpec::DuringUpload { checkpoint } => {
-                    plan.during_upload.insert(*checkpoint);
+                    match plan.during_upload.get(checkpoint) {
+                        Some(&first) => plan.never.push((spec, same(first))),
+                        None => {
+                            plan.during_upload.insert(*checkpoint, spec);
+                        }
+                    }
                 }
                 FailureSpec::DuringRecovery { recovery } => {
-                    plan.during_recovery.insert(*recovery);
+                    match plan.during_recovery.get(recovery) {
+                        Some(&first) => plan.never.push((spec, same(first))),
+                        None => {
+                            plan.during_recovery.insert(*recovery, spec);
+                        }
+                    }
                 }
                 FailureSpec::Random { mean_interval } => {
                     let mut t: Time = 0;
@@ -101,7 +182,7 @@ impl FailurePlan {
                         if t > limit {
                             break;
                         }
-                        plan.crash_times.push(t);
+                        plan.crash_times.push((t, spec));
                     }
                 }
                 FailureSpec::Stall {
@@ -124,10 +205,19 @@ impl FailurePlan {
                         at: at.ns(),
                         until: at.ns().saturating_add(duration.ns()),
                         channels,
+                        spec,
                     });
                 }
                 FailureSpec::UploadFailure { checkpoint } => {
-                    plan.upload_failures.insert(*checkpoint);
+                    match plan.upload_failures.get(checkpoint) {
+                        Some(&first) => plan.never.push((
+                            spec,
+                            format!("failures[{first}] already rejects that checkpoint's upload"),
+                        )),
+                        None => {
+                            plan.upload_failures.insert(*checkpoint, spec);
+                        }
+                    }
                 }
             }
         }
@@ -145,4 +235,80 @@ impl FailurePlan {
             && self.upload_failures.is_empty()
             && self.stalls.is_empty()
     }
+}
+
+/// Warnings about planned failures that cannot fire, or may well not, as `field: message`
+/// lines (for `snapsim validate`). The run itself reports every failure that did not fire in
+/// the results file's `unfired_failures`; these are what can be told from the file alone.
+pub fn warnings(s: &Scenario) -> Vec<String> {
+    let limit = s.duration.ns();
+    let cp = s.checkpointing.as_ref();
+    let no_checkpoints = cp.is_none_or(|c| c.protocol == "none");
+    let interval = cp.and_then(|c| c.interval).map(|d| d.ns());
+    // Periodic checkpoints the run can take, and one final checkpoint of a dataflow job.
+    let expected = interval.map_or(0, |i| limit / i.max(1)) + u64::from(s.dataflow.is_some());
+    let aligning = match &s.dataflow {
+        // A task has several inputs when its operator's incoming edges bring two channels.
+        Some(d) => d.operators.iter().any(|op| {
+            d.edges
+                .iter()
+                .filter(|e| e.to == op.name)
+                .map(|e| match e.partition {
+                    crate::scenario::Partition::Forward => 1,
+                    _ => d
+                        .operators
+                        .iter()
+                        .find(|o| o.name == e.from)
+                        .map_or(1, |o| u64::from(o.parallelism)),
+                })
+                .sum::<u64>()
+                >= 2
+        }),
+        None => true,
+    };
+    let mut out = Vec::new();
+    for (i, f) in s.failures.iter().enumerate() {
+        let path = format!("failures[{i}]");
+        let checkpoint = |kind: &str, id: u64, out: &mut Vec<String>| {
+            if no_checkpoints {
+                out.push(format!(
+                    "{path}.{kind}: cannot fire: the scenario takes no checkpoints (protocol none) unless --protocol names one"
+                ));
+            } else if id > expected {
+                out.push(format!(
+                    "{path}.{kind}.checkpoint: checkpoint {id} may never be taken: the run takes about {expected} checkpoints"
+                ));
+            }
+        };
+        match f {
+            FailureSpec::Crash { at, .. } if at.ns() > limit => out.push(format!(
+                "{path}.crash.at: {at} is after the scenario's duration ({}): the job will most likely have finished",
+                s.duration
+            )),
+            FailureSpec::Stall { at, .. } if at.ns() >= limit => out.push(format!(
+                "{path}.stall.at: {at} is not before the scenario's duration ({}): the job will most likely have finished",
+                s.duration
+            )),
+            FailureSpec::AfterCheckpoints { .. } if no_checkpoints => out.push(format!(
+                "{path}.after_checkpoints: cannot fire: the scenario takes no checkpoints (protocol none) unless --protocol names one"
+            )),
+            FailureSpec::DuringAlignment { checkpoint: id, .. } => {
+                if aligning {
+                    checkpoint("during_alignment", *id, &mut out);
+                } else {
+                    out.push(format!(
+                        "{path}.during_alignment: cannot fire: no task has several inputs, so no alignment happens"
+                    ));
+                }
+            }
+            FailureSpec::DuringUpload { checkpoint: id } => {
+                checkpoint("during_upload", *id, &mut out)
+            }
+            FailureSpec::UploadFailure { checkpoint: id } => {
+                checkpoint("upload_failure", *id, &mut out)
+            }
+            _ => {}
+        }
+    }
+    out
 }

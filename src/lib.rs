@@ -86,7 +86,16 @@ pub struct RunOptions {
     pub trace: TraceMode,
     /// Run a deliberately broken variant instead (its base protocol replaces `protocol`).
     pub mutant: Option<mutant::Mutant>,
+    /// The most events one run may take from the queue (the reference run without failures
+    /// that a run with failures is compared with has the same budget). A run that needs more
+    /// stops with an error naming `--max-events` rather than running on.
+    /// [`DEFAULT_MAX_EVENTS`] by default.
+    pub max_events: u64,
 }
+
+/// The default budget of events per run: 200 million, about twenty times the largest shipped
+/// scenario (`huge.json`, about 9.3 million events) and a minute or so of simulation.
+pub const DEFAULT_MAX_EVENTS: u64 = 200_000_000;
 
 impl Default for RunOptions {
     fn default() -> Self {
@@ -95,8 +104,22 @@ impl Default for RunOptions {
             seed: None,
             trace: TraceMode::HashOnly,
             mutant: None,
+            max_events: DEFAULT_MAX_EVENTS,
         }
     }
+}
+
+/// The error of a run that used up its budget of events.
+fn over_budget(opts: &RunOptions, out: &sim::RunOutput, what: &str) -> ScenarioError {
+    ScenarioError::new(
+        "--max-events",
+        format!(
+            "{what} stopped after {} events at simulated time {}, the limit of events per run; \
+             shorten the scenario or raise the limit with --max-events",
+            report::group(opts.max_events),
+            report::fmt_ns(out.sim_time_ns)
+        ),
+    )
 }
 
 impl RunOptions {
@@ -141,7 +164,11 @@ pub fn simulate_full(
             &topo,
             protocol != ProtocolKind::None,
         )));
+    sim.set_max_events(opts.max_events);
     let mut out = sim.run(progress);
+    if out.over_budget {
+        return Err(over_budget(opts, &out, "the run"));
+    }
     // The mutant that passes at-least-once off as exactly-once is judged by exactly-once's rules.
     let claimed = if opts.mutant == Some(mutant::Mutant::AtLeastOnceAsExactlyOnce) {
         ProtocolKind::Aligned
@@ -157,8 +184,19 @@ pub fn simulate_full(
         // Exactly-once also means the state ends as it would have without failures.
         let mut calm = scenario.clone();
         calm.failures.clear();
-        let reference = sim::Simulation::new(&calm, protocol, seed, TraceMode::HashOnly, None)?
-            .run(&mut |_, _| {});
+        // The reference reads exactly the records the sources read in this run (the run
+        // may read fewer new records before the duration ends, having lost time to failures).
+        let mut reference = sim::Simulation::new(&calm, protocol, seed, TraceMode::HashOnly, None)?;
+        reference.read_exactly(&out.source_log_ends);
+        reference.set_max_events(opts.max_events);
+        let reference = reference.run(&mut |_, _| {});
+        if reference.over_budget {
+            return Err(over_budget(
+                opts,
+                &reference,
+                "the reference run without failures",
+            ));
+        }
         checker::compare_final_states(&topo, &out, &reference, promises, &mut verdict);
     }
     let result = RunResult::new(scenario.name(), &opts.label(), seed, &mut out, verdict);

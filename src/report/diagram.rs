@@ -1359,6 +1359,7 @@ mod tests {
             seed: None,
             trace: TraceMode::Full,
             mutant: None,
+            max_events: crate::DEFAULT_MAX_EVENTS,
         };
         simulate_full(&scenario(name), &opts, &mut |_, _| {})
             .expect("scenario runs")

@@ -66,8 +66,13 @@ pub struct Metrics {
     pub records_in: u64,
     /// Records written by sinks.
     pub records_out: u64,
-    /// Records written per simulated second.
+    /// Records written per second of the job's active time (`active_ns`); 0 when that is
+    /// zero.
     pub throughput_per_sec: f64,
+    /// The job's active time: from the first record a source read to the last record a sink
+    /// wrote (0 without either). Unlike `sim_time_ns` it leaves out a final checkpoint and
+    /// anything else after the last output.
+    pub active_ns: Time,
     /// Median source-to-sink latency.
     pub latency_p50_ns: Option<Time>,
     /// 99th percentile source-to-sink latency.
@@ -84,7 +89,8 @@ pub struct Metrics {
     pub tasks: Vec<TaskMetrics>,
 }
 
-/// A run over time, in buckets of a hundredth of the scenario's duration.
+/// A run over time, in buckets of a hundredth of the scenario's duration (wider for a run
+/// longer than twice the duration: at most 200 buckets). It ends with the run.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Timeline {
     /// Width of a bucket.
@@ -127,6 +133,8 @@ pub struct RunResult {
     pub checkpoints: Vec<CheckpointRecord>,
     /// Every failure.
     pub failures: Vec<FailureRecord>,
+    /// Every planned failure that did not happen, with why, in the scenario's order.
+    pub unfired_failures: Vec<crate::failure::UnfiredFailure>,
     /// The checker's verdict.
     pub verdict: Verdict,
     /// Throughput, latency, back-pressure.
@@ -155,8 +163,12 @@ impl RunResult {
     ) -> Self {
         let lat = &mut run.counters.latencies;
         lat.sort_unstable();
-        let secs = run.sim_time_ns as f64 / 1e9;
         let records_out = run.counters.sink_records;
+        let active_ns = match run.counters.first_read_ns {
+            Some(first) if records_out > 0 => run.counters.last_output_ns.saturating_sub(first),
+            _ => 0,
+        };
+        let secs = active_ns as f64 / 1e9;
         let metrics = Metrics {
             records_in: run.counters.source_records,
             records_out,
@@ -165,6 +177,7 @@ impl RunResult {
             } else {
                 0.0
             },
+            active_ns,
             latency_p50_ns: percentile(lat, 50),
             latency_p99_ns: percentile(lat, 99),
             data_messages: run.counters.data_messages,
@@ -207,6 +220,7 @@ impl RunResult {
             sim_time_ns: run.sim_time_ns,
             checkpoints: std::mem::take(&mut run.checkpoints),
             failures: std::mem::take(&mut run.failures),
+            unfired_failures: std::mem::take(&mut run.unfired),
             verdict,
             metrics,
             trace_hash: run.trace.hash_hex(),
@@ -326,6 +340,13 @@ impl RunResult {
                     d.last().map_or("-".into(), |&x| fmt_ns(x)),
                     fmt_bytes(size)
                 ),
+            );
+        }
+        for u in &self.unfired_failures {
+            line(
+                &mut s,
+                "did not fire",
+                format!("{}: {}", u.failure, u.reason),
             );
         }
         for viol in &v.violations {

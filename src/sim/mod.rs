@@ -64,6 +64,27 @@ pub enum Event {
 /// Size of a control message on the wire (Flink's barrier is a few dozen bytes).
 pub const CONTROL_BYTES: u32 = 32;
 
+/// The least processing cost of work that could otherwise repeat forever at one instant: a
+/// source without a `rate` reads at most one record per nanosecond, and a relaying bank
+/// process passes a transfer on at least a nanosecond after it arrived. Without it a zero
+/// cost (and zero latency) would let simulated time stand still while work never ends.
+pub const MIN_LOOP_COST: Time = 1;
+
+/// A task's processing cost per record, raised to [`MIN_LOOP_COST`] where zero would let the
+/// task spin forever at one instant.
+fn min_cost(role: &Role, behaviour: &Behaviour, cost: Time) -> Time {
+    let spins = match (role, behaviour) {
+        (Role::Source(spec), _) => spec.rate.is_none(),
+        (_, Behaviour::Bank(b)) => b.relay,
+        _ => false,
+    };
+    if spins {
+        cost.max(MIN_LOOP_COST)
+    } else {
+        cost
+    }
+}
+
 /// Something a task does on its own rather than in response to a message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Action {
@@ -190,6 +211,10 @@ struct TaskRt {
     paused: bool,
     /// Synchronous snapshot time still to spend before the next piece of work.
     sync_pending: Time,
+    /// For a source: one past the highest offset it ever read. Records below it are replayed
+    /// after a recovery whatever the time; records at or above it are new and are read only
+    /// before the source's stop time. Not part of the snapshot: recovery keeps it.
+    log_end: u64,
 }
 
 /// Run-wide counters the summary reports.
@@ -205,17 +230,59 @@ pub struct Counters {
     pub control_messages: u64,
     /// End-to-end latency of every record that reached a sink.
     pub latencies: Vec<Time>,
-    /// Width of a timeline bucket: a hundredth of the scenario's duration.
+    /// Width of a timeline bucket: a hundredth of the scenario's duration, doubled as often
+    /// as needed to keep a long run within [`MAX_BUCKETS`] buckets.
     pub bucket_ns: Time,
     /// Records written by sinks, per bucket.
     pub timeline_out: Vec<u64>,
     /// Task-nanoseconds spent back-pressured, per bucket.
     pub timeline_bp: Vec<u64>,
+    /// When a source first read a record (the start of the job's active time).
+    pub first_read_ns: Option<Time>,
+    /// When a sink last wrote a record (the end of the job's active time).
+    pub last_output_ns: Time,
 }
 
+/// The most buckets a timeline holds: a run longer than twice its scenario's duration gets
+/// wider buckets rather than more, so the results file grows with the work done, not with
+/// simulated time.
+pub const MAX_BUCKETS: usize = 200;
+
 impl Counters {
+    /// The bucket of time `t`, widening every bucket (merging neighbours in pairs) until
+    /// it is one of the first [`MAX_BUCKETS`].
+    pub fn bucket(&mut self, t: Time) -> usize {
+        let w = self.bucket_ns.max(1);
+        if t / w < MAX_BUCKETS as Time {
+            return (t / w) as usize;
+        }
+        let mut w = w;
+        while t / w >= MAX_BUCKETS as Time {
+            w = w.saturating_mul(2);
+            for v in [&mut self.timeline_out, &mut self.timeline_bp] {
+                let merged: Vec<u64> = v.chunks(2).map(|c| c.iter().sum()).collect();
+                *v = merged;
+            }
+        }
+        self.bucket_ns = w;
+        (t / w) as usize
+    }
+
+    /// Counts one record written by a sink at `t`.
+    pub fn add_output(&mut self, t: Time) {
+        let b = self.bucket(t);
+        if self.timeline_out.len() <= b {
+            self.timeline_out.resize(b + 1, 0);
+        }
+        self.timeline_out[b] += 1;
+        self.last_output_ns = t;
+    }
+
     /// Spreads a back-pressured interval over the timeline buckets it covers.
     pub fn add_backpressure(&mut self, from: Time, to: Time) {
+        if to > from {
+            self.bucket(to - 1);
+        }
         let w = self.bucket_ns.max(1);
         let mut t = from;
         while t < to {
@@ -289,6 +356,37 @@ pub struct Simulation {
     alignment_timeout: Time,
     /// A checkpoint holding every task's final state has completed.
     final_done: bool,
+    /// The final checkpoint expired: it would expire again (the same states, the same
+    /// uploads), so the job ends without it.
+    final_given_up: bool,
+    /// Tasks that have finished (sent their end of input).
+    ended_tasks: usize,
+    /// The last final checkpoint triggered.
+    final_id: Option<u64>,
+    /// Events handled so far, against `max_events`.
+    handled: u64,
+    /// The run's budget of events; past it the run stops and says so.
+    max_events: u64,
+    /// The next of the plan's timed crashes to fire.
+    next_crash: usize,
+    /// The cause of the queued timed crash, if one is queued.
+    timed_cause: Option<u32>,
+    /// Queued crashes of one-shot planned failures, by cause: (failure, due time).
+    planned_crashes: std::collections::BTreeMap<u32, (usize, Time)>,
+    /// Planned failures that did not happen, and why, as found during the run.
+    unfired: Vec<(usize, crate::failure::UnfiredFailure)>,
+    /// Stalls in time order (ties in file order).
+    stall_order: Vec<u32>,
+    /// Which stalls have begun (or are known never to).
+    stalls_begun: Vec<bool>,
+    /// After a crash: the position in `stall_order` of the next stall to queue.
+    stall_chain: Option<usize>,
+    /// Scripted steps in time order (ties in file order).
+    script_order: Vec<u32>,
+    /// After a crash: the position in `script_order` of the queued scripted step.
+    script_chain: Option<usize>,
+    /// The first failure record not yet ended by a restart.
+    unresolved_failures: usize,
 }
 
 impl Simulation {
@@ -384,7 +482,7 @@ impl Simulation {
                         Behaviour::Script(ScriptState {
                             state: labels.intern(initial),
                             on_receive,
-                            received: Vec::new(),
+                            received: 0,
                         })
                     }
                     None => Behaviour::Map,
@@ -401,7 +499,7 @@ impl Simulation {
                 open_inputs: t.inputs.len() as u32,
                 ended: false,
                 wake_at: None,
-                cost: t.cost,
+                cost: min_cost(&t.role, &behaviour, t.cost),
                 net_rng: streams.stream(&format!("network/{}", t.name)),
                 work_rng,
                 behaviour,
@@ -412,6 +510,7 @@ impl Simulation {
                 local: Vec::new(),
                 paused: false,
                 sync_pending: 0,
+                log_end: 0,
             });
         }
         // The bank's neighbour choices come from the task's workload stream.
@@ -424,14 +523,20 @@ impl Simulation {
         let mut script = Vec::new();
         if let Some(ProcessWorkload::Script(sc)) = scenario.processes.as_ref().map(|p| &p.workload)
         {
+            let ids: std::collections::BTreeMap<&str, TaskId> = topo
+                .tasks
+                .iter()
+                .enumerate()
+                .map(|(i, t)| (t.name.as_str(), i as TaskId))
+                .collect();
             for st in &sc.steps {
-                let task = topo.task_id(&st.process).expect("validated");
+                let task = *ids.get(st.process.as_str()).expect("validated");
                 script.push(ScriptStepRt {
                     task,
                     initiate: st.initiate_snapshot,
                     send: st.send.as_ref().map(|s| {
                         (
-                            topo.task_id(&s.to).expect("validated"),
+                            *ids.get(s.to.as_str()).expect("validated"),
                             labels.intern(&s.message),
                             s.latency.map(|d| d.ns()),
                         )
@@ -511,18 +616,41 @@ impl Simulation {
             script_times: Vec::new(),
             alignment_timeout,
             final_done: false,
+            final_given_up: false,
+            ended_tasks: 0,
+            final_id: None,
+            handled: 0,
+            max_events: u64::MAX,
+            next_crash: 0,
+            timed_cause: None,
+            planned_crashes: std::collections::BTreeMap::new(),
+            unfired: Vec::new(),
+            stall_order: Vec::new(),
+            stalls_begun: Vec::new(),
+            stall_chain: None,
+            script_order: Vec::new(),
+            script_chain: None,
+            unresolved_failures: 0,
         };
         sim.initial_behaviours = sim.tasks.iter().map(|t| t.behaviour.clone()).collect();
         if let Some(ProcessWorkload::Script(sc)) = scenario.processes.as_ref().map(|p| &p.workload)
         {
             sim.script_times = sc.steps.iter().map(|st| st.at.ns()).collect();
         }
+        let mut order: Vec<u32> = (0..sim.script_times.len() as u32).collect();
+        order.sort_by_key(|&i| sim.script_times[i as usize]);
+        sim.script_order = order;
         sim.plan = crate::failure::FailurePlan::new(scenario, &sim.topo, seed);
+        let mut order: Vec<u32> = (0..sim.plan.stalls.len() as u32).collect();
+        order.sort_by_key(|&i| sim.plan.stalls[i as usize].at);
+        sim.stall_order = order;
+        sim.stalls_begun = vec![false; sim.plan.stalls.len()];
         sim.schedule_failures(true);
         if protocol != ProtocolKind::None {
             if let Some(interval) = sim.coord.config().interval {
                 if interval <= limit {
                     sim.sched.at(interval, Event::CheckpointTimer);
+                    sim.weak_events += 1;
                 }
             }
         }
@@ -551,6 +679,50 @@ impl Simulation {
             self.request_start(task);
         }
         self.drain_starts();
+    }
+
+    /// Sets the run's budget of events: once it has handled this many, the run stops and
+    /// [`RunOutput::over_budget`] says so.
+    pub fn set_max_events(&mut self, max_events: u64) {
+        self.max_events = max_events;
+    }
+
+    /// Gives every source exactly the records of `log_ends` (by task: how many records that
+    /// source read in another run) and no time limit, so that a reference run reads the same
+    /// logs as the run it is compared with.
+    pub fn read_exactly(&mut self, log_ends: &[u64]) {
+        for (t, &end) in self.tasks.iter_mut().zip(log_ends) {
+            if let Behaviour::Source(log) = &mut t.behaviour {
+                log.len = log.len.min(end);
+                log.stop_at = Time::MAX;
+            }
+        }
+        for (b, &end) in self.initial_behaviours.iter_mut().zip(log_ends) {
+            if let Behaviour::Source(log) = b {
+                log.len = log.len.min(end);
+                log.stop_at = Time::MAX;
+            }
+        }
+    }
+
+    /// The job is over: every task of a dataflow job has finished and, with checkpoints,
+    /// the final checkpoint has completed (or expired, and would expire again).
+    fn job_done(&self) -> bool {
+        self.topo.is_dataflow
+            && self.ended_tasks == self.tasks.len()
+            && (self.protocol == ProtocolKind::None || self.final_done || self.final_given_up)
+    }
+
+    /// After a crash a scripted step queues the next one when it comes up.
+    fn next_chained_script(&mut self, _step: u32) {
+        if let Some(pos) = self.script_chain {
+            self.script_chain = Some(pos + 1);
+            self.schedule_chained_script();
+        }
+    }
+
+    fn over_budget(&self) -> bool {
+        self.handled >= self.max_events
     }
 
     /// The trace (its hash, and its events in full mode).
@@ -959,7 +1131,7 @@ impl Simulation {
         }
         if let Some(done_at) = self.coord.acknowledge(task, snap, now) {
             self.sched.at(done_at, Event::UploadDone(task, id));
-            if self.coord.all_acked(id) && self.plan.during_upload.remove(&id) {
+            if self.coord.all_acked(id) && self.plan.during_upload.remove(&id).is_some() {
                 self.schedule_crash(format!("during-upload {id}"));
             }
         }
@@ -972,9 +1144,19 @@ impl Simulation {
         }
         let job_failures = self.coord.job_failures;
         self.in_aborts = true;
+        let mut final_expired = false;
         while let Some((id, reason)) = self.pending_aborts.pop_front() {
+            // Its uploads still queued no longer keep the run alive.
+            let uploads = self.coord.uploads_in_flight(id);
             if !self.coord.abort(id, reason, self.sched.now()) {
                 continue;
+            }
+            self.weak_events += uploads;
+            if reason == AbortReason::Expired && self.final_id == Some(id) {
+                // The final checkpoint would expire again: the same final states, the same
+                // uploads. The job ends without it instead of restarting forever.
+                final_expired = true;
+                self.final_given_up = true;
             }
             self.trace.record(TraceEvent::CheckpointEnd {
                 t: self.sched.now(),
@@ -995,7 +1177,7 @@ impl Simulation {
             self.after_checkpoint_end();
         }
         self.in_aborts = false;
-        if self.coord.job_failures > job_failures {
+        if self.coord.job_failures > job_failures && !final_expired {
             // Too many failed checkpoints in a row fail the job, which then restarts.
             self.schedule_crash("tolerable-failures exceeded".to_string());
         }
@@ -1019,6 +1201,7 @@ impl Simulation {
         }
         if self.coord.trigger_wanted {
             if let Some(at) = self.coord.next_allowed() {
+                // Not weak: a checkpoint wanted while the job ran is still taken.
                 self.sched
                     .at(at.max(self.sched.now()), Event::DeferredTrigger);
             }
@@ -1066,9 +1249,10 @@ impl Simulation {
     }
 
     fn on_upload_done(&mut self, id: u64) {
-        if self.plan.upload_failures.contains(&id) && self.coord.is_pending(id) {
+        if self.plan.upload_failures.contains_key(&id) && self.coord.is_pending(id) {
             // The storage rejected the upload: the checkpoint fails.
             self.plan.upload_failures.remove(&id);
+            self.coord.drop_upload(id);
             self.pending_aborts.push_back((id, AbortReason::Declined));
             self.process_aborts();
             return;
@@ -1076,9 +1260,12 @@ impl Simulation {
         if !self.coord.upload_done(id, self.sched.now()) {
             return;
         }
-        if let Some(delay) = self.plan.after_checkpoint.remove(&id) {
+        if let Some((delay, spec)) = self.plan.after_checkpoint.remove(&id) {
             let cause = self.cause(format!("after-checkpoint {id}"));
             self.sched.after(delay, Event::Crash(cause));
+            self.weak_events += 1;
+            let at = self.sched.now().saturating_add(delay);
+            self.planned_crashes.insert(cause, (spec, at));
         }
         self.trace.record(TraceEvent::CheckpointEnd {
             t: self.sched.now(),
@@ -1146,6 +1333,7 @@ impl Simulation {
         });
         self.broadcast_control(task, Message::end_of_input());
         self.tasks[task as usize].ended = true;
+        self.ended_tasks += 1;
         for id in self.coord.pending_ids() {
             self.ack_finished(task, id);
         }
@@ -1157,6 +1345,7 @@ impl Simulation {
     fn maybe_final_checkpoint(&mut self) {
         if self.protocol == ProtocolKind::None
             || self.final_done
+            || self.final_given_up
             || !self.coord.pending_ids().is_empty()
             || !self.tasks.iter().all(|t| t.ended)
         {
@@ -1164,6 +1353,7 @@ impl Simulation {
         }
         let now = self.sched.now();
         let id = self.coord.trigger(now);
+        self.final_id = Some(id);
         let timeout = self.coord.config().timeout;
         self.sched
             .at(now.saturating_add(timeout), Event::Expire(id));
@@ -1278,6 +1468,11 @@ impl Simulation {
             }
             match log.due(log.offset) {
                 None => self.end_task(task),
+                // A new record is read only if it is emitted before the stop time; records
+                // read before a crash are replayed whenever recovery needs them.
+                Some(_) if log.offset >= t.log_end && now.saturating_add(t.cost) >= log.stop_at => {
+                    self.end_task(task)
+                }
                 Some(due) if due <= now => {
                     let offset = log.offset;
                     t.busy = true;
@@ -1388,7 +1583,10 @@ impl Simulation {
                 };
                 let msg = log.record(offset, now);
                 log.offset = offset + 1;
+                let rt = &mut self.tasks[ti];
+                rt.log_end = rt.log_end.max(offset + 1);
                 self.counters.source_records += 1;
+                self.counters.first_read_ns.get_or_insert(now);
                 self.trace.record(TraceEvent::SourceEmit {
                     t: now,
                     task,
@@ -1436,11 +1634,7 @@ impl Simulation {
         if reached_sink {
             self.counters.sink_records += 1;
             self.counters.latencies.push(now - msg.created_at);
-            let b = (now / self.counters.bucket_ns) as usize;
-            if self.counters.timeline_out.len() <= b {
-                self.counters.timeline_out.resize(b + 1, 0);
-            }
-            self.counters.timeline_out[b] += 1;
+            self.counters.add_output(now);
             self.trace.record(TraceEvent::SinkOutput {
                 t: now,
                 task,
@@ -1544,8 +1738,12 @@ impl Model for Simulation {
         &mut self.sched
     }
 
+    /// Nothing of the job is left to happen: a dataflow job whose tasks have all finished
+    /// (and whose final checkpoint is done), or only events that cannot change the outcome
+    /// are queued (periodic checkpoint triggers, expiries, planned failures and stalls). Or the
+    /// run has used up its budget of events.
     fn finished(&self) -> bool {
-        self.sched.pending() == self.weak_events
+        self.sched.pending() == self.weak_events || self.job_done() || self.over_budget()
     }
 
     /// With a million messages in flight the record a task takes next is cold when it
@@ -1566,6 +1764,7 @@ impl Model for Simulation {
     }
 
     fn handle(&mut self, event: Event) {
+        self.handled += 1;
         match event {
             Event::Arrive(ch) => self.on_arrive(ch),
             Event::Done(task) => self.on_done(task),
@@ -1580,8 +1779,11 @@ impl Model for Simulation {
                 self.schedule_transfer_timer(task);
                 self.request_start(task);
             }
-            Event::Script(_) if self.down => {}
+            Event::Script(i) if self.down => {
+                self.next_chained_script(i);
+            }
             Event::Script(i) => {
+                self.next_chained_script(i);
                 let step = &self.script[i as usize];
                 let task = step.task;
                 if let Some(id) = step.initiate {
@@ -1597,10 +1799,13 @@ impl Model for Simulation {
                 self.request_start(task);
             }
             Event::CheckpointTimer => {
-                let interval = self.coord.config().interval.expect("periodic");
-                let next = self.sched.now().saturating_add(interval);
-                if next <= self.limit {
-                    self.sched.at(next, Event::CheckpointTimer);
+                self.weak_events -= 1;
+                if let Some(interval) = self.coord.config().interval {
+                    let next = self.sched.now().saturating_add(interval);
+                    if next <= self.limit {
+                        self.sched.at(next, Event::CheckpointTimer);
+                        self.weak_events += 1;
+                    }
                 }
                 self.try_trigger();
             }
@@ -1608,6 +1813,10 @@ impl Model for Simulation {
                 if self.coord.trigger_wanted {
                     self.try_trigger();
                 }
+            }
+            Event::UploadDone(_task, id) if !self.coord.is_pending(id) => {
+                // An upload of a checkpoint given up meanwhile (counted weak when it was).
+                self.weak_events -= 1;
             }
             Event::UploadDone(_task, id) => self.on_upload_done(id),
             Event::Expire(id) => {
@@ -1619,7 +1828,15 @@ impl Model for Simulation {
             }
             Event::Crash(cause) => self.crash(cause),
             Event::Restart => self.restart(),
-            Event::Stall(i) => self.stall(i),
+            Event::Stall(i) => {
+                self.weak_events -= 1;
+                self.stalls_begun[i as usize] = true;
+                if let Some(pos) = self.stall_chain {
+                    self.stall_chain = Some(pos + 1);
+                    self.schedule_chained_stall();
+                }
+                self.stall(i);
+            }
             Event::ProtocolTimer(task, token) => {
                 self.tasks[task as usize]
                     .actions
@@ -1628,5 +1845,35 @@ impl Model for Simulation {
             }
         }
         self.drain_starts();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_long_run_widens_the_timeline_instead_of_growing_it() {
+        let mut c = Counters {
+            bucket_ns: 10,
+            ..Counters::default()
+        };
+        for t in [0, 5, 15, 1_995] {
+            c.add_output(t);
+        }
+        assert_eq!((c.bucket_ns, c.timeline_out.len()), (10, 200));
+        // Far beyond: buckets double until the time fits, counts are kept.
+        c.add_output(1_000_000);
+        assert!(c.timeline_out.len() <= MAX_BUCKETS);
+        assert_eq!(c.bucket_ns, 10 << 9);
+        assert_eq!(c.timeline_out.iter().sum::<u64>(), 5);
+        assert_eq!(
+            c.timeline_out[0], 4,
+            "the first four fall in the first wide bucket"
+        );
+        c.add_backpressure(0, 10_000_000);
+        assert!(c.timeline_bp.len() <= MAX_BUCKETS);
+        assert_eq!(c.timeline_bp.iter().sum::<u64>(), 10_000_000);
+        assert_eq!(c.last_output_ns, 1_000_000);
     }
 }

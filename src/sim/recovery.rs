@@ -9,7 +9,7 @@ use crate::engine::{Time, TraceEvent};
 use crate::mutant::Mutant;
 use crate::network::{Message, TaskId};
 use crate::protocols::{Breakage, Mutated, ProtocolKind, TaskProtocol, TaskView};
-use crate::report::FailureRecord;
+use crate::report::{fmt_ns, FailureRecord};
 use crate::workload::Behaviour;
 
 /// Wraps a correct protocol into the mutant's broken variant, if the mutant breaks a protocol.
@@ -32,21 +32,92 @@ pub(super) fn mutate(
 }
 
 impl Simulation {
-    /// Schedules the plan's timed crashes and stalls: all of them at the start, and after a
-    /// crash only those still to come (a crash must not schedule itself again).
+    /// Schedules the plan's timed crashes and stalls. Only the next timed crash is ever
+    /// queued (each schedules the one after it), so a crash costs the same however many are
+    /// planned. At the start every stall is queued; after a crash only the next stall, each
+    /// then queuing the one after it. Planned failures are weak events: they do not keep a
+    /// finished job running.
     pub(super) fn schedule_failures(&mut self, initial: bool) {
         let now = self.sched.now();
-        for i in 0..self.plan.crash_times.len() {
-            let t = self.plan.crash_times[i];
-            if initial || t > now {
-                let cause = self.cause("crash".to_string());
-                self.sched.at(t, Event::Crash(cause));
+        if !initial {
+            // Crashes planned for the very instant of this one coincide with it.
+            while let Some(&(t, spec)) = self.plan.crash_times.get(self.next_crash) {
+                if t > now {
+                    break;
+                }
+                self.note_unfired(
+                    spec,
+                    t,
+                    format!("coincided with another crash at {}", fmt_ns(now)),
+                );
+                self.next_crash += 1;
             }
         }
-        for i in 0..self.plan.stalls.len() {
-            if initial || self.plan.stalls[i].at > now {
+        if let Some(&(t, _)) = self.plan.crash_times.get(self.next_crash) {
+            let cause = match self.timed_cause {
+                Some(c) => c,
+                None => {
+                    let c = self.cause("crash".to_string());
+                    self.timed_cause = Some(c);
+                    c
+                }
+            };
+            self.sched.at(t, Event::Crash(cause));
+            self.weak_events += 1;
+        }
+        if initial {
+            for i in 0..self.plan.stalls.len() {
                 self.sched
                     .at(self.plan.stalls[i].at, Event::Stall(i as u32));
+                self.weak_events += 1;
+            }
+        } else {
+            let next = self
+                .stall_order
+                .partition_point(|&i| self.plan.stalls[i as usize].at <= now);
+            for k in 0..next {
+                let i = self.stall_order[k];
+                if !self.stalls_begun[i as usize] {
+                    self.stalls_begun[i as usize] = true;
+                    let stall = &self.plan.stalls[i as usize];
+                    let spec = stall.spec;
+                    self.note_unfired(
+                        spec,
+                        stall.at,
+                        format!("a crash at {} came first and dropped it", fmt_ns(now)),
+                    );
+                }
+            }
+            self.stall_chain = Some(next);
+            self.schedule_chained_stall();
+        }
+    }
+
+    /// After a crash, stalls are queued one at a time, in time order.
+    pub(super) fn schedule_chained_stall(&mut self) {
+        if let Some(pos) = self.stall_chain {
+            if let Some(&i) = self.stall_order.get(pos) {
+                self.sched
+                    .at(self.plan.stalls[i as usize].at, Event::Stall(i));
+                self.weak_events += 1;
+            }
+        }
+    }
+
+    /// Records that a planned failure did not happen.
+    pub(super) fn note_unfired(&mut self, spec: usize, at: Time, reason: String) {
+        let _ = at;
+        let failure = self.plan.descriptions[spec].clone();
+        self.unfired
+            .push((spec, crate::failure::UnfiredFailure { failure, reason }));
+    }
+
+    /// After a crash, scripted steps are queued one at a time, in time order.
+    pub(super) fn schedule_chained_script(&mut self) {
+        if let Some(pos) = self.script_chain {
+            if let Some(&i) = self.script_order.get(pos) {
+                self.sched
+                    .at(self.script_times[i as usize], Event::Script(i));
             }
         }
     }
@@ -68,8 +139,11 @@ impl Simulation {
         if self.topo.tasks[task as usize].inputs.len() < 2 {
             return;
         }
-        let hit =
-            self.plan.during_alignment.iter().position(|(cp, tasks)| {
+        let hit = self
+            .plan
+            .during_alignment
+            .iter()
+            .position(|(cp, tasks, _)| {
                 *cp == id && tasks.as_ref().is_none_or(|t| t.contains(&task))
             });
         if let Some(i) = hit {
@@ -96,6 +170,23 @@ impl Simulation {
                 .collect();
         }
         self.trace.record(TraceEvent::Crash { t: now });
+        if Some(cause) == self.timed_cause {
+            self.next_crash += 1;
+            self.timed_cause = None;
+        }
+        self.planned_crashes.remove(&cause);
+        // Everything the failed job had scheduled is dropped, planned crashes included.
+        for (_, (spec, at)) in std::mem::take(&mut self.planned_crashes) {
+            self.note_unfired(
+                spec,
+                at,
+                format!(
+                    "was due at {}, but a crash at {} came first and dropped it",
+                    fmt_ns(at),
+                    fmt_ns(now)
+                ),
+            );
+        }
         for id in self.coord.pending_ids() {
             if self.coord.abort(id, AbortReason::JobFailed, now) {
                 self.trace.record(TraceEvent::CheckpointEnd {
@@ -123,17 +214,19 @@ impl Simulation {
         }
         self.down = true;
         self.schedule_failures(false);
-        for i in 0..self.script_times.len() {
-            if self.script_times[i] > now {
-                self.sched.at(self.script_times[i], Event::Script(i as u32));
-            }
-        }
+        // Scripted steps still to come are queued again one at a time, in time order.
+        let next = self
+            .script_order
+            .partition_point(|&i| self.script_times[i as usize] <= now);
+        self.script_chain = Some(next);
+        self.schedule_chained_script();
         let delay = self.plan.restart_delay;
         self.sched.after(delay, Event::Restart);
         self.recoveries += 1;
-        if self.plan.during_recovery.remove(&self.recoveries) {
+        if let Some(spec) = self.plan.during_recovery.remove(&self.recoveries) {
             let c = self.cause(format!("during-recovery {}", self.recoveries));
             self.sched.after(delay / 2, Event::Crash(c));
+            self.planned_crashes.insert(c, (spec, now + delay / 2));
         }
     }
 
@@ -149,6 +242,7 @@ impl Simulation {
             _ => 0,
         };
         let mut replayed = 0;
+        let mut ended = 0;
         for t in 0..self.tasks.len() {
             let local = snap.as_ref().map(|s| &s.tasks[t]);
             let mut behaviour =
@@ -187,6 +281,7 @@ impl Simulation {
             rt.paused = false;
             rt.sync_pending = 0;
             rt.ended = local.is_some_and(|l| l.ended);
+            ended += usize::from(rt.ended);
             rt.open_inputs = closed.iter().filter(|c| !**c).count() as u32;
             if let Behaviour::Bank(b) = &mut rt.behaviour {
                 b.now = now;
@@ -210,6 +305,7 @@ impl Simulation {
             }
             self.protocols[t] = p;
         }
+        self.ended_tasks = ended;
         let skip_channel_state = self.mutant == Some(Mutant::RecoverySkipsChannelState);
         for c in 0..self.channels.len() {
             let (src, dst) = (self.channels[c].src as usize, self.channels[c].dst as usize);
@@ -256,14 +352,12 @@ impl Simulation {
             t: now,
             checkpoint: restored.unwrap_or(0),
         });
-        for f in self
-            .failure_log
-            .iter_mut()
-            .filter(|f| f.restored_checkpoint.is_none() && f.downtime_ns == 0)
-        {
+        // Every crash since the last restart (crashes while down included) ends here.
+        for f in &mut self.failure_log[self.unresolved_failures..] {
             f.restored_checkpoint = restored;
             f.downtime_ns = now - f.at_ns;
         }
+        self.unresolved_failures = self.failure_log.len();
         if let Some(last) = self.failure_log.last_mut() {
             last.replayed_records = replayed;
         }
@@ -273,6 +367,7 @@ impl Simulation {
                 let next = (now / interval + 1) * interval;
                 if next <= self.limit {
                     self.sched.at(next, Event::CheckpointTimer);
+                    self.weak_events += 1;
                 }
             }
         }

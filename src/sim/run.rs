@@ -2,6 +2,9 @@
 
 use super::Simulation;
 use crate::engine::{self, Model, Time, Trace, TraceMode};
+use crate::failure::UnfiredFailure;
+use crate::protocols::ProtocolKind;
+use crate::report::fmt_ns;
 use crate::workload::Behaviour;
 
 /// Per-task figures at the end of a run.
@@ -49,12 +52,21 @@ pub struct RunOutput {
     pub failures: Vec<crate::report::FailureRecord>,
     /// Every task's state at the end.
     pub final_states: Vec<Behaviour>,
+    /// The run stopped because it used up its budget of events, not because it ended.
+    pub over_budget: bool,
+    /// Planned failures that did not happen, and why, in the scenario's order.
+    pub unfired: Vec<crate::failure::UnfiredFailure>,
+    /// Per task: for a source, how many records of its log it read (one past the highest
+    /// offset); 0 for other tasks.
+    pub source_log_ends: Vec<u64>,
 }
 
 impl Simulation {
     /// Runs to the end: sources stop at the scenario's duration (or earlier), in-flight data
-    /// drains, and the run ends when nothing is left to happen. `progress` is called now and
-    /// then with the simulated time and the events so far.
+    /// drains, and the run ends when the job is finished (every task of a dataflow job has
+    /// finished and the final checkpoint is done) or nothing is left to happen but checkpoint
+    /// triggers and planned failures. `progress` is called now and then with the simulated
+    /// time and the events so far.
     pub fn run(mut self, progress: &mut dyn FnMut(Time, u64)) -> RunOutput {
         let slice = (self.limit / 100).max(1);
         let mut events = 0;
@@ -72,6 +84,8 @@ impl Simulation {
             }
         }
         let now = self.sched.now();
+        let over_budget = self.over_budget() && !self.job_done();
+        let unfired = self.unfired_failures(now, over_budget);
         for t in 0..self.tasks.len() {
             if self.tasks[t].out_blocked {
                 let since = self.tasks[t].blocked_since;
@@ -135,6 +149,9 @@ impl Simulation {
         );
         let (checkpoints, snapshots, job_failures) = coord.into_results();
         RunOutput {
+            over_budget,
+            unfired,
+            source_log_ends: self.tasks.iter().map(|t| t.log_end).collect(),
             failures: std::mem::take(&mut self.failure_log),
             final_states: self.tasks.iter().map(|t| t.behaviour.clone()).collect(),
             labels: self.labels.clone(),
@@ -149,6 +166,147 @@ impl Simulation {
             bank_totals,
             script_states,
         }
+    }
+
+    /// Every planned failure that did not happen, with why, in the scenario's order.
+    fn unfired_failures(&mut self, end: Time, over_budget: bool) -> Vec<UnfiredFailure> {
+        let ended = if over_budget {
+            format!("the run stopped at its event budget at {}", fmt_ns(end))
+        } else {
+            format!("the job finished at {}", fmt_ns(end))
+        };
+        let mut out = std::mem::take(&mut self.unfired);
+        let plan = &self.plan;
+        let desc = |spec: usize| plan.descriptions[spec].clone();
+        // Timed crashes still to come, one entry per failure.
+        let mut by_spec: std::collections::BTreeMap<usize, (u64, Time)> = Default::default();
+        for &(t, spec) in &plan.crash_times[self.next_crash.min(plan.crash_times.len())..] {
+            let e = by_spec.entry(spec).or_insert((0, t));
+            e.0 += 1;
+        }
+        for (spec, (n, first)) in by_spec {
+            let failure = if n > 1 {
+                format!("{}: {n} crashes", desc(spec))
+            } else {
+                desc(spec)
+            };
+            let reason = if n > 1 {
+                format!("planned from {} on, after {ended}", fmt_ns(first))
+            } else {
+                format!("planned at {}, after {ended}", fmt_ns(first))
+            };
+            out.push((spec, UnfiredFailure { failure, reason }));
+        }
+        for (&spec, &at) in self.planned_crashes.values().map(|(s, a)| (s, a)) {
+            out.push((
+                spec,
+                UnfiredFailure {
+                    failure: desc(spec),
+                    reason: format!("its crash was due at {}, after {ended}", fmt_ns(at)),
+                },
+            ));
+        }
+        let none = self.protocol == ProtocolKind::None;
+        let coord = &self.coord;
+        let completed = coord.completed_count();
+        let checkpoint_reason = |id: u64, what: &str| -> String {
+            if none {
+                "the run takes no checkpoints (protocol none)".to_string()
+            } else if !coord.knows(id) {
+                format!(
+                    "checkpoint {id} was never triggered (the run took {} checkpoints; {ended})",
+                    coord.next_id() - 1
+                )
+            } else {
+                format!("checkpoint {id} {what}")
+            }
+        };
+        for (&id, &(_, spec)) in &plan.after_checkpoint {
+            let reason = checkpoint_reason(
+                id,
+                &format!("never completed ({completed} checkpoints completed)"),
+            );
+            out.push((
+                spec,
+                UnfiredFailure {
+                    failure: desc(spec),
+                    reason,
+                },
+            ));
+        }
+        for (id, tasks, spec) in &plan.during_alignment {
+            let at = if tasks.is_some() {
+                "the named task"
+            } else {
+                "a task with several inputs"
+            };
+            let reason =
+                checkpoint_reason(*id, &format!("never reached {at} by a barrier or marker"));
+            out.push((
+                *spec,
+                UnfiredFailure {
+                    failure: desc(*spec),
+                    reason,
+                },
+            ));
+        }
+        for (&id, &spec) in &plan.during_upload {
+            let reason = checkpoint_reason(
+                id,
+                "never had every task's part recorded with uploads in flight",
+            );
+            out.push((
+                spec,
+                UnfiredFailure {
+                    failure: desc(spec),
+                    reason,
+                },
+            ));
+        }
+        for (&id, &spec) in &plan.upload_failures {
+            let reason = checkpoint_reason(id, "never uploaded while it was in flight");
+            out.push((
+                spec,
+                UnfiredFailure {
+                    failure: desc(spec),
+                    reason,
+                },
+            ));
+        }
+        for (&n, &spec) in &plan.during_recovery {
+            out.push((
+                spec,
+                UnfiredFailure {
+                    failure: desc(spec),
+                    reason: format!(
+                        "the job recovered only {} times; recovery {n} never happened",
+                        self.recoveries
+                    ),
+                },
+            ));
+        }
+        for (i, stall) in plan.stalls.iter().enumerate() {
+            if !self.stalls_begun[i] {
+                out.push((
+                    stall.spec,
+                    UnfiredFailure {
+                        failure: desc(stall.spec),
+                        reason: format!("planned at {}, after {ended}", fmt_ns(stall.at)),
+                    },
+                ));
+            }
+        }
+        for (spec, why) in &plan.never {
+            out.push((
+                *spec,
+                UnfiredFailure {
+                    failure: desc(*spec),
+                    reason: why.clone(),
+                },
+            ));
+        }
+        out.sort_by_key(|(spec, _)| *spec);
+        out.into_iter().map(|(_, u)| u).collect()
     }
 
     fn wire_amounts(&self) -> i64 {

@@ -38,15 +38,18 @@ fn a_full_receiver_stops_its_sender() {
     // Output queue (1 KiB) + credit (2 KiB) hold 30 records of 100 B, plus the one being
     // processed and the one that overfilled the output queue.
     assert!(max_in_flight <= 32, "{max_in_flight} records in flight");
-    // The source was throttled to the sink's pace: its 10,000 records took about 1 s, not 0.1 s.
-    assert_eq!(result.metrics.records_in, 10_000);
+    // The source was throttled to the sink's pace, and stops reading at the duration: it
+    // read about the 1,000 records the sink took in 100 ms (plus what the buffers hold), not
+    // the 10,000 its rate would have.
+    let read = result.metrics.records_in;
+    assert!((1_000..=1_040).contains(&read), "{read} records read");
     assert!(
-        last_emit > 900_000_000,
+        last_emit < 100_000_000,
         "last record read at {last_emit} ns"
     );
     let src = &out.tasks[0];
     assert!(
-        src.backpressure_ns > 800_000_000,
+        src.backpressure_ns > 80_000_000,
         "source blocked {} ns",
         src.backpressure_ns
     );

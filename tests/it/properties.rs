@@ -197,6 +197,7 @@ fn run_case(
         seed: Some(seed),
         trace: TraceMode::HashOnly,
         mutant,
+        max_events: snapsim::DEFAULT_MAX_EVENTS,
     };
     let result =
         simulate(&s, &opts, &mut |_, _| {}).map_err(|e| TestCaseError::fail(e.to_string()))?;

@@ -49,6 +49,7 @@ pub fn run(
         seed,
         trace,
         mutant: None,
+        max_events: snapsim::DEFAULT_MAX_EVENTS,
     };
     simulate_full(s, &opts, &mut |_, _| {}).expect("scenario runs")
 }
