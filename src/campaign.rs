@@ -65,12 +65,25 @@ pub struct Outcome {
 
 /// Runs every (scenario, options) job in parallel and returns the outcomes in job order.
 pub fn run_all(scenarios: &[Scenario], jobs: &[(usize, RunOptions)]) -> Vec<Outcome> {
+    run_all_ticking(scenarios, jobs, &|| {})
+}
+
+/// [`run_all`], calling `tick` as each job ends (for a progress bar).
+pub fn run_all_ticking(
+    scenarios: &[Scenario],
+    jobs: &[(usize, RunOptions)],
+    tick: &(dyn Fn() + Sync),
+) -> Vec<Outcome> {
     jobs.par_iter()
-        .map(|(i, opts)| Outcome {
-            scenario: *i,
-            label: opts.label(),
-            seed: opts.seed.unwrap_or(scenarios[*i].seed),
-            result: simulate(&scenarios[*i], opts, &mut |_, _| {}).map_err(|e| e.to_string()),
+        .map(|(i, opts)| {
+            let outcome = Outcome {
+                scenario: *i,
+                label: opts.label(),
+                seed: opts.seed.unwrap_or(scenarios[*i].seed),
+                result: simulate(&scenarios[*i], opts, &mut |_, _| {}).map_err(|e| e.to_string()),
+            };
+            tick();
+            outcome
         })
         .collect()
 }

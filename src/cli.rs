@@ -4,11 +4,11 @@
 //! 2 bad input (unreadable or invalid scenario, unknown protocol, bad flag). Results are
 //! written to a temporary file and renamed into place, so no partial file is ever left.
 
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::time::{Duration as WallDuration, Instant};
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -21,7 +21,11 @@ use snapsim::scenario::FailureSpec;
 use snapsim::scenario::Scenario;
 use snapsim::{simulate, RunOptions};
 
+#[macro_use]
+mod output;
 mod bench;
+
+use output::{printable, shown, OutputSet};
 
 const ABOUT: &str = "A deterministic simulator for distributed snapshot protocols";
 
@@ -167,7 +171,7 @@ struct SweepArgs {
     #[arg(long = "vary", required = true, value_parser = parse_vary)]
     vary: Vec<(String, Vec<String>)>,
     /// Protocols (comma separated); default: every protocol that applies.
-    #[arg(long, value_delimiter = ',', value_parser = parse_protocol)]
+    #[arg(long, visible_alias = "protocol", value_delimiter = ',', value_parser = parse_protocol)]
     protocols: Vec<Choice>,
     /// Seeds per point (seeds 0..N of the scenario's seed stream).
     #[arg(long, default_value_t = 3)]
@@ -234,40 +238,69 @@ struct SweepMeta {
 
 /// Writes each chart as `DIR/PREFIXNAME.svg` and `.png`; returns the SVG paths.
 fn write_charts(
-    dir: &Path,
+    set: &mut OutputSet,
     prefix: &str,
     charts: impl IntoIterator<Item = Result<snapsim::report::charts::Chart, String>>,
 ) -> Result<Vec<String>, Failure> {
     let mut written = Vec::new();
     for chart in charts {
         let chart = chart.map_err(|e| Failure::Io(anyhow::anyhow!("drawing a chart: {e}")))?;
-        let stem = dir.join(format!("{prefix}{}", chart.name));
-        write_atomic(&stem.with_extension("svg"), chart.svg.as_bytes()).map_err(Failure::Io)?;
-        write_atomic(&stem.with_extension("png"), &chart.png).map_err(Failure::Io)?;
-        written.push(stem.with_extension("svg").display().to_string());
+        let stem = format!("{prefix}{}", chart.name);
+        let svg = set.add(&format!("{stem}.svg"), chart.svg.as_bytes())?;
+        set.add(&format!("{stem}.png"), &chart.png)?;
+        written.push(shown(&svg));
     }
     Ok(written)
+}
+
+/// The sweep's description as its file holds it.
+fn meta_json(meta: &SweepMeta) -> Vec<u8> {
+    let text = serde_json::to_string_pretty(meta).unwrap_or_default();
+    (text + "\n").into_bytes()
+}
+
+/// A bar counting `n` pieces of work on stderr, when it is a terminal.
+fn count_bar(n: usize, what: &str) -> Option<ProgressBar> {
+    if !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let b = ProgressBar::new(n as u64);
+    let template = format!(
+        "{{spinner}} [{{elapsed_precise}}] {{bar:40}} {{pos}}/{{len}} {what} (eta {{eta}})"
+    );
+    if let Ok(style) = ProgressStyle::with_template(&template) {
+        b.set_style(style);
+    }
+    Some(b)
+}
+
+/// Runs jobs in parallel with a progress bar over them.
+fn run_with_bar(scenarios: &[Scenario], jobs: &[(usize, RunOptions)]) -> Vec<campaign::Outcome> {
+    let bar = count_bar(jobs.len(), "runs");
+    let tick = || {
+        if let Some(b) = &bar {
+            b.inc(1);
+        }
+    };
+    let outcomes = campaign::run_all_ticking(scenarios, jobs, &tick);
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    outcomes
 }
 
 /// Writes a complete sweep: meta, JSONL, CSV and the charts against the first varied field.
 fn write_sweep(
     meta: &SweepMeta,
     rows: &[campaign::SweepRow],
-    out: &Path,
+    set: &mut OutputSet,
 ) -> Result<Vec<String>, Failure> {
-    write_atomic(
-        &out.join("sweep.meta.json"),
-        (serde_json::to_string_pretty(meta).expect("meta serialises") + "\n").as_bytes(),
-    )
-    .map_err(Failure::Io)?;
-    write_atomic(
-        &out.join("sweep.jsonl"),
-        campaign::rows_jsonl(rows).as_bytes(),
-    )
-    .map_err(Failure::Io)?;
-    write_atomic(&out.join("sweep.csv"), campaign::rows_csv(rows).as_bytes())
-        .map_err(Failure::Io)?;
-    let (path, values) = &meta.vary[0];
+    set.add("sweep.meta.json", &meta_json(meta))?;
+    set.add("sweep.jsonl", campaign::rows_jsonl(rows).as_bytes())?;
+    set.add("sweep.csv", campaign::rows_csv(rows).as_bytes())?;
+    let Some((path, values)) = meta.vary.first() else {
+        return Err(Failure::BadInput("the sweep varies no field".into()));
+    };
     // One line per protocol and value of the other varied fields.
     let mut keys: Vec<String> = Vec::new();
     for r in rows {
@@ -287,7 +320,7 @@ fn write_sweep(
                     .iter()
                     .map(|v| {
                         rows.iter()
-                            .filter(|r| &r.vary[0].1 == v)
+                            .filter(|r| r.vary.first().is_some_and(|(_, rv)| rv == v))
                             .filter(|r| {
                                 let mut kk = r.protocol.clone();
                                 for (p, v) in r.vary.iter().skip(1) {
@@ -326,7 +359,7 @@ fn write_sweep(
             }),
         ),
     ];
-    write_charts(out, "", charts)
+    write_charts(set, "", charts)
 }
 
 fn sweep(args: SweepArgs) -> Result<(), Failure> {
@@ -349,19 +382,9 @@ fn sweep(args: SweepArgs) -> Result<(), Failure> {
             .map_err(|e| Failure::BadInput(format!("{}: --vary {e}", args.scenario.display())))?;
     }
     let total = grid.len();
+    let mut set = OutputSet::begin("--out", &args.out)?;
     let mine = grid.indices(args.shard);
-    let bar = if std::io::stderr().is_terminal() {
-        let b = ProgressBar::new(mine.len() as u64);
-        b.set_style(
-            ProgressStyle::with_template(
-                "{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} runs (eta {eta})",
-            )
-            .expect("valid template"),
-        );
-        Some(b)
-    } else {
-        None
-    };
+    let bar = count_bar(mine.len(), "runs");
     let tick = || {
         if let Some(b) = &bar {
             b.inc(1);
@@ -389,17 +412,10 @@ fn sweep(args: SweepArgs) -> Result<(), Failure> {
         shard: args.shard,
     };
     if let Some((shard_i, shard_n)) = args.shard {
-        write_atomic(
-            &args.out.join("sweep.meta.json"),
-            (serde_json::to_string_pretty(&meta).expect("meta serialises") + "\n").as_bytes(),
-        )
-        .map_err(Failure::Io)?;
-        write_atomic(
-            &args.out.join("sweep.jsonl"),
-            campaign::rows_jsonl(&rows).as_bytes(),
-        )
-        .map_err(Failure::Io)?;
-        println!(
+        set.add("sweep.meta.json", &meta_json(&meta))?;
+        set.add("sweep.jsonl", campaign::rows_jsonl(&rows).as_bytes())?;
+        set.commit()?;
+        outln!(
             "shard {}/{}: {} of {} runs written to {}; join the shards with `snapsim merge`",
             shard_i,
             shard_n,
@@ -408,8 +424,9 @@ fn sweep(args: SweepArgs) -> Result<(), Failure> {
             args.out.display()
         );
     } else {
-        let written = write_sweep(&meta, &rows, &args.out)?;
-        println!(
+        let written = write_sweep(&meta, &rows, &mut set)?;
+        set.commit()?;
+        outln!(
             "{} runs written to {} (sweep.jsonl, sweep.csv, charts {})",
             rows.len(),
             args.out.display(),
@@ -420,12 +437,13 @@ fn sweep(args: SweepArgs) -> Result<(), Failure> {
     if bad == 0 {
         Ok(())
     } else {
-        println!("{bad} runs with violations; see sweep.csv (column ok)");
+        outln!("{bad} runs with violations; see sweep.csv (column ok)");
         Err(Failure::Violation)
     }
 }
 
 fn merge(args: MergeArgs) -> Result<(), Failure> {
+    let mut set = OutputSet::begin("--out", &args.out)?;
     let mut meta: Option<SweepMeta> = None;
     let mut rows: Vec<campaign::SweepRow> = Vec::new();
     for dir in &args.dirs {
@@ -460,7 +478,39 @@ fn merge(args: MergeArgs) -> Result<(), Failure> {
             rows.push(row);
         }
     }
-    let meta = meta.expect("at least one directory");
+    let Some(meta) = meta else {
+        return Err(Failure::BadInput("merge: name at least one folder".into()));
+    };
+    if meta.vary.is_empty() {
+        return Err(Failure::BadInput(format!(
+            "{}: sweep.meta.json: vary: the sweep varies no field; is it a sweep's output?",
+            shown(&args.dirs[0])
+        )));
+    }
+    // Every row must belong to this grid: the same fields in the same order, known values.
+    for r in &rows {
+        let fits = r.vary.len() == meta.vary.len()
+            && r.vary
+                .iter()
+                .zip(&meta.vary)
+                .all(|((p, v), (mp, mv))| p == mp && mv.contains(v))
+            && meta.protocols.contains(&r.protocol);
+        if !fits {
+            return Err(Failure::BadInput(format!(
+                "sweep.jsonl: run {} ({} {}) is not a point of the sweep in sweep.meta.json; \
+                 are the folders shards of one sweep?",
+                r.index,
+                printable(&r.protocol),
+                printable(
+                    &r.vary
+                        .iter()
+                        .map(|(p, v)| format!("{p}={v}"))
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                )
+            )));
+        }
+    }
     rows.sort_by_key(|r| r.index);
     rows.dedup_by_key(|r| r.index);
     if rows.len() != meta.points || rows.iter().enumerate().any(|(i, r)| r.index != i) {
@@ -470,8 +520,9 @@ fn merge(args: MergeArgs) -> Result<(), Failure> {
             meta.points
         )));
     }
-    let written = write_sweep(&meta, &rows, &args.out)?;
-    println!(
+    let written = write_sweep(&meta, &rows, &mut set)?;
+    set.commit()?;
+    outln!(
         "{} runs merged into {} (sweep.jsonl, sweep.csv, charts {})",
         rows.len(),
         args.out.display(),
@@ -563,12 +614,15 @@ fn traced_run(
         mutant: choice.mutant,
         max_events: snapsim::DEFAULT_MAX_EVENTS,
     };
-    let (result, out) = snapsim::simulate_full(&scenario, &opts, &mut |_, _| {})
-        .map_err(|e| Failure::BadInput(format!("{}: {e}", path.display())))?;
+    let mut progress = Progress::new(true, scenario.duration.ns());
+    let (result, out) = snapsim::simulate_full(&scenario, &opts, &mut |t, e| progress.update(t, e))
+        .map_err(|e| Failure::BadInput(format!("{}: {e}", shown(path))))?;
+    progress.finish();
     Ok((scenario, result, out))
 }
 
 fn trace(args: TraceArgs) -> Result<(), Failure> {
+    let (mut set, name) = OutputSet::begin_file("--out", &args.out)?;
     let (scenario, result, out) = traced_run(&args.scenario, args.protocol, args.seed)?;
     let topo = snapsim::topology::Topology::build(&scenario, result.seed)
         .map_err(|e| Failure::BadInput(format!("{}: {e}", args.scenario.display())))?;
@@ -578,19 +632,17 @@ fn trace(args: TraceArgs) -> Result<(), Failure> {
         Format::Perfetto => snapsim::report::export::perfetto(events, &topo),
         Format::Shiviz => {
             let (log, regex) = snapsim::report::export::shiviz(events, &topo);
-            let mut regex_file = args.out.clone().into_os_string();
-            regex_file.push(".regex");
-            write_atomic(Path::new(&regex_file), format!("{regex}\n").as_bytes())
-                .map_err(Failure::Io)?;
-            println!(
+            let regex_file = set.add(&format!("{name}.regex"), format!("{regex}\n").as_bytes())?;
+            outln!(
                 "ShiViz parser regex (also in {}): {regex}",
-                Path::new(&regex_file).display()
+                shown(&regex_file)
             );
             log
         }
     };
-    write_atomic(&args.out, text.as_bytes()).map_err(Failure::Io)?;
-    println!(
+    set.add(&name, text.as_bytes())?;
+    set.commit()?;
+    outln!(
         "{} events of {} under {} (seed {}) written to {}",
         group(events.len() as u64),
         result.scenario,
@@ -602,6 +654,7 @@ fn trace(args: TraceArgs) -> Result<(), Failure> {
 }
 
 fn diagram(args: DiagramArgs) -> Result<(), Failure> {
+    let (mut set, name) = OutputSet::begin_file("--out", &args.out)?;
     let (scenario, result, out) = traced_run(&args.scenario, args.protocol, args.seed)?;
     let topo = snapsim::topology::Topology::build(&scenario, result.seed)
         .map_err(|e| Failure::BadInput(format!("{}: {e}", args.scenario.display())))?;
@@ -630,8 +683,9 @@ fn diagram(args: DiagramArgs) -> Result<(), Failure> {
         &title,
         Some(&out.labels),
     );
-    write_atomic(&args.out, svg.as_bytes()).map_err(Failure::Io)?;
-    println!("space-time diagram written to {}", args.out.display());
+    set.add(&name, svg.as_bytes())?;
+    set.commit()?;
+    outln!("space-time diagram written to {}", shown(&args.out));
     Ok(())
 }
 
@@ -640,7 +694,7 @@ struct CompareArgs {
     /// The scenario file.
     scenario: PathBuf,
     /// Protocols to compare (comma separated); default: every protocol that applies.
-    #[arg(long, value_delimiter = ',', value_parser = parse_protocol)]
+    #[arg(long, visible_alias = "protocol", value_delimiter = ',', value_parser = parse_protocol)]
     protocols: Vec<Choice>,
     /// Seeds per protocol (seeds 0..N of the scenario's seed stream).
     #[arg(long, default_value_t = 3)]
@@ -656,7 +710,7 @@ struct CheckArgs {
     #[arg(required_unless_present = "list")]
     scenarios: Vec<PathBuf>,
     /// Only these protocols (comma separated); default: every protocol that applies.
-    #[arg(long, value_delimiter = ',', value_parser = parse_protocol)]
+    #[arg(long = "protocols", visible_alias = "protocol", value_delimiter = ',', value_parser = parse_protocol)]
     protocol: Vec<Choice>,
     /// Seeds per scenario and protocol (seeds 0..N of the scenario's seed stream).
     #[arg(long, default_value_t = 10)]
@@ -667,6 +721,9 @@ struct CheckArgs {
     /// With --mutants: list them and exit.
     #[arg(long, requires = "mutants")]
     list: bool,
+    /// Also write every run's results file into this folder.
+    #[arg(long)]
+    out: Option<PathBuf>,
 }
 
 /// Failures, by exit code.
@@ -680,18 +737,26 @@ enum Failure {
 }
 
 pub fn main() -> i32 {
+    output::clean_up_on_signals();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) if !e.use_stderr() => {
             // --help and --version.
-            let _ = e.print();
+            out!("{}", e.render());
             return 0;
         }
+        Err(e) if e.kind() == clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            // Bare `snapsim` (or a command without its subcommand): the usage, as an error.
+            errln!("{}", e.render().to_string().trim_end());
+            return 2;
+        }
         Err(e) => {
-            let text = e.to_string();
-            let first = text.lines().next().unwrap_or_default();
-            eprintln!("snapsim: error: {}", first.trim_start_matches("error: "));
-            eprintln!("  (see `snapsim --help`)");
+            // The whole message: what is wrong, what was expected, and the usage line.
+            let text = printable(&e.render().to_string());
+            errln!(
+                "snapsim: error: {}",
+                text.trim_start_matches("error: ").trim_end()
+            );
             return 2;
         }
     };
@@ -712,7 +777,7 @@ pub fn main() -> i32 {
         Command::Diagram(args) => diagram(args),
         Command::Bench(args) => bench::bench(args),
         Command::Schema => {
-            print!("{}", Scenario::json_schema());
+            out!("{}", Scenario::json_schema());
             Ok(())
         }
     };
@@ -720,11 +785,11 @@ pub fn main() -> i32 {
         Ok(()) => 0,
         Err(Failure::Violation) => 1,
         Err(Failure::BadInput(msg)) => {
-            eprintln!("snapsim: error: {msg}");
+            errln!("snapsim: error: {msg}");
             2
         }
         Err(Failure::Io(e)) => {
-            eprintln!("snapsim: error: {e:#}");
+            errln!("snapsim: error: {e:#}");
             2
         }
     }
@@ -765,9 +830,9 @@ fn validate(args: ValidateArgs) -> Result<(), Failure> {
     let mut invalid = 0;
     for path in &args.scenarios {
         match load(path) {
-            Ok(s) => println!("{}: ok ({})", path.display(), s.name()),
+            Ok(s) => outln!("{}: ok ({})", path.display(), s.name()),
             Err(Failure::BadInput(msg)) => {
-                eprintln!("snapsim: error: {msg}");
+                errln!("snapsim: error: {msg}");
                 invalid += 1;
             }
             Err(other) => return Err(other),
@@ -781,27 +846,6 @@ fn validate(args: ValidateArgs) -> Result<(), Failure> {
         "{invalid} of {} scenario files are invalid",
         args.scenarios.len()
     )))
-}
-
-/// Writes `content` to `path` atomically: a temporary file in the same directory, renamed.
-fn write_atomic(path: &Path, content: &[u8]) -> Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let name = path
-        .file_name()
-        .and_then(|n| n.to_str())
-        .unwrap_or("results");
-    let tmp = dir.join(format!(".{name}.tmp{}", std::process::id()));
-    let result = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(content)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result.with_context(|| format!("cannot write {}", path.display()))
 }
 
 /// A progress bar on stderr that appears only after a second, only on a terminal.
@@ -867,28 +911,28 @@ fn run(args: RunArgs) -> Result<(), Failure> {
         mutant: choice.mutant,
         max_events: args.max_events,
     };
+    let mut set = OutputSet::begin("--out", &args.out)?;
     let mut progress = Progress::new(!args.quiet, scenario.duration.ns());
     let wall = Instant::now();
     let result = simulate(&scenario, &opts, &mut |t, e| progress.update(t, e))
         .map_err(|e| Failure::BadInput(format!("{}: {e}", args.scenario.display())))?;
     progress.finish();
     let elapsed = wall.elapsed().as_secs_f64();
-    let file = args.out.join(snapsim::scenario::results_file_name(
-        &result.scenario,
-        &result.protocol,
-        result.seed,
-    ));
-    write_atomic(&file, result.to_json().as_bytes()).map_err(Failure::Io)?;
+    let file = set.add(
+        &snapsim::scenario::results_file_name(&result.scenario, &result.protocol, result.seed),
+        result.to_json().as_bytes(),
+    )?;
+    set.commit()?;
     if !args.quiet {
-        print!("{}", result.summary());
-        println!(
+        out!("{}", result.summary());
+        outln!(
             "  {:<14}{:.2} s, {:.2} M events/s ({} per event)",
             "wall time",
             elapsed,
             result.events as f64 / elapsed.max(1e-9) / 1e6,
             fmt_ns((elapsed * 1e9 / result.events.max(1) as f64) as Time)
         );
-        println!("  {:<14}{}", "results", file.display());
+        outln!("  {:<14}{}", "results", shown(&file));
     }
     if result.verdict.ok {
         Ok(())
@@ -897,10 +941,20 @@ fn run(args: RunArgs) -> Result<(), Failure> {
     }
 }
 
+/// One line of `check`'s table: a scenario under one protocol, over its seeds.
+#[derive(Default)]
+struct CheckRow {
+    runs: u32,
+    violations: u32,
+    lost: u64,
+    duplicated: u64,
+    out_of_order: u64,
+}
+
 fn check(args: CheckArgs) -> Result<(), Failure> {
     if args.list {
         for m in Mutant::ALL {
-            println!("{:<40} {}", m.to_string(), m.description());
+            outln!("{:<40} {}", m.to_string(), m.description());
         }
         return Ok(());
     }
@@ -925,22 +979,48 @@ fn check(args: CheckArgs) -> Result<(), Failure> {
         limits(),
     )
     .map_err(Failure::BadInput)?;
-    let show = |i: usize| args.scenarios[i].display().to_string();
+    let show = |i: usize| shown(&args.scenarios[i]);
+    let mut set = match &args.out {
+        Some(dir) if !args.mutants => {
+            // Results files are named after the scenario: two files of one name would collide.
+            for (i, a) in scenarios.iter().enumerate() {
+                if let Some(j) = scenarios[..i].iter().position(|b| b.name() == a.name()) {
+                    return Err(Failure::BadInput(format!(
+                        "{} and {}: both scenarios are named `{}`, so their results files would \
+                         overwrite each other in {}; give one another `name`",
+                        show(j),
+                        show(i),
+                        printable(a.name()),
+                        shown(dir)
+                    )));
+                }
+            }
+            Some(OutputSet::begin("--out", dir)?)
+        }
+        _ => None,
+    };
     if args.mutants {
         let mut missed = 0;
+        let bar = count_bar(Mutant::ALL.len(), "mutants");
         for &m in Mutant::ALL {
-            match campaign::hunt(m, &scenarios, args.seeds) {
-                Some(o) => {
-                    let r = o.result.as_ref().expect("hunt returns verified runs");
-                    let v = &r.verdict.violations[0];
-                    println!(
+            let found = campaign::hunt(m, &scenarios, args.seeds);
+            if let Some(b) = &bar {
+                b.inc(1);
+            }
+            let caught = found.as_ref().and_then(|o| {
+                let r = o.result.as_ref().ok()?;
+                Some((o, r.verdict.violations.first()?))
+            });
+            match caught {
+                Some((o, v)) => {
+                    outln!(
                         "caught  {m}: {} seed {}: {}: {}",
                         show(o.scenario),
                         o.seed,
                         v.kind,
                         v.message
                     );
-                    println!(
+                    outln!(
                         "        reproduce: snapsim run {} --protocol {m} --seed {}",
                         show(o.scenario),
                         o.seed
@@ -948,7 +1028,7 @@ fn check(args: CheckArgs) -> Result<(), Failure> {
                 }
                 None => {
                     missed += 1;
-                    println!(
+                    outln!(
                         "MISSED  {m}: no violation over {} scenario(s) x {} seeds",
                         scenarios.len(),
                         args.seeds
@@ -956,7 +1036,10 @@ fn check(args: CheckArgs) -> Result<(), Failure> {
                 }
             }
         }
-        println!(
+        if let Some(b) = bar {
+            b.finish_and_clear();
+        }
+        outln!(
             "{} of {} mutants caught",
             Mutant::ALL.len() - missed,
             Mutant::ALL.len()
@@ -987,19 +1070,39 @@ fn check(args: CheckArgs) -> Result<(), Failure> {
         (!chosen.is_empty()).then_some(&chosen[..]),
         args.seeds,
     );
-    let outcomes = campaign::run_all(&scenarios, &jobs);
+    let outcomes = run_with_bar(&scenarios, &jobs);
     let mut bad = 0;
-    let mut rows: std::collections::BTreeMap<(usize, String), (u32, u32)> = Default::default();
+    let mut rows: std::collections::BTreeMap<(usize, String), CheckRow> = Default::default();
     for o in &outcomes {
         let row = rows.entry((o.scenario, o.label.clone())).or_default();
-        row.0 += 1;
+        row.runs += 1;
+        if let (Some(set), Ok(r)) = (set.as_mut(), &o.result) {
+            let file = snapsim::scenario::results_file_name(&r.scenario, &r.protocol, r.seed);
+            set.add(&file, r.to_json().as_bytes())?;
+        }
+        if let Ok(Some(eo)) = o.result.as_ref().map(|r| &r.verdict.exactly_once) {
+            row.lost += eo.lost;
+            row.duplicated += eo.duplicated;
+            row.out_of_order += eo.out_of_order;
+        }
         match &o.result {
             Ok(r) if r.verdict.ok => {}
             Ok(r) => {
                 bad += 1;
-                row.1 += 1;
+                row.violations += 1;
+                if let Some(eo) = &r.verdict.exactly_once {
+                    outln!(
+                        "{} under {} seed {}: lost {}, duplicated {}, out of order {}",
+                        show(o.scenario),
+                        o.label,
+                        o.seed,
+                        group(eo.lost),
+                        group(eo.duplicated),
+                        group(eo.out_of_order)
+                    );
+                }
                 for v in &r.verdict.violations {
-                    println!(
+                    outln!(
                         "{} under {} seed {}: {}: {}",
                         show(o.scenario),
                         o.label,
@@ -1008,7 +1111,7 @@ fn check(args: CheckArgs) -> Result<(), Failure> {
                         v.message
                     );
                 }
-                println!(
+                outln!(
                     "  reproduce: snapsim run {} --protocol {} --seed {}",
                     show(o.scenario),
                     o.label,
@@ -1025,7 +1128,7 @@ fn check(args: CheckArgs) -> Result<(), Failure> {
                 Ok(None) => {}
                 Ok(Some((a, b))) => {
                     bad += 1;
-                    println!(
+                    outln!(
                         "{} under {}: not deterministic: trace hashes {a} and {b}",
                         show(i),
                         opts.label()
@@ -1035,14 +1138,35 @@ fn check(args: CheckArgs) -> Result<(), Failure> {
             }
         }
     }
-    println!(
-        "{:<36} {:<16} {:>6} {:>11}",
-        "scenario", "protocol", "runs", "violations"
-    );
-    for ((i, label), (runs, v)) in &rows {
-        println!("{:<36} {:<16} {:>6} {:>11}", show(*i), label, runs, v);
+    if let Some(set) = set {
+        set.commit()?;
     }
-    println!("{} runs, {} with violations", outcomes.len(), bad);
+    outln!(
+        "{:<36} {:<24} {:>6} {:>11} {:>10} {:>10} {:>12}",
+        "scenario",
+        "protocol",
+        "runs",
+        "violations",
+        "lost",
+        "duplicated",
+        "out of order"
+    );
+    for ((i, label), row) in &rows {
+        outln!(
+            "{:<36} {:<24} {:>6} {:>11} {:>10} {:>10} {:>12}",
+            show(*i),
+            label,
+            row.runs,
+            row.violations,
+            group(row.lost),
+            group(row.duplicated),
+            group(row.out_of_order)
+        );
+    }
+    outln!("{} runs, {} with violations", outcomes.len(), bad);
+    if let Some(dir) = &args.out {
+        outln!("results files written to {}", shown(dir));
+    }
     if bad == 0 {
         Ok(())
     } else {
@@ -1074,10 +1198,11 @@ fn compare(args: CompareArgs) -> Result<(), Failure> {
     }
     campaign::check_runs(&[chosen.len() as u64, u64::from(args.seeds)], limits())
         .map_err(Failure::BadInput)?;
+    let mut set = OutputSet::begin("--out", &args.out)?;
     let scenarios = [scenario];
     let jobs = campaign::check_jobs(&scenarios, Some(&chosen), args.seeds);
     let mut results = Vec::new();
-    for o in campaign::run_all(&scenarios, &jobs) {
+    for o in run_with_bar(&scenarios, &jobs) {
         results.push(
             o.result
                 .map_err(|e| Failure::BadInput(format!("{}: {e}", args.scenario.display())))?,
@@ -1085,24 +1210,19 @@ fn compare(args: CompareArgs) -> Result<(), Failure> {
     }
     let name = scenarios[0].name().to_string();
     for r in &results {
-        let file = args.out.join(snapsim::scenario::results_file_name(
-            &r.scenario,
-            &r.protocol,
-            r.seed,
-        ));
-        write_atomic(&file, r.to_json().as_bytes()).map_err(Failure::Io)?;
+        let file = snapsim::scenario::results_file_name(&r.scenario, &r.protocol, r.seed);
+        set.add(&file, r.to_json().as_bytes())?;
     }
     let rows = snapsim::report::summary::summarise(&results);
-    write_atomic(
-        &args.out.join("summary.json"),
+    set.add(
+        "summary.json",
         snapsim::report::summary::to_json(&rows).as_bytes(),
-    )
-    .map_err(Failure::Io)?;
-    write_atomic(
-        &args.out.join("summary.csv"),
+    )?;
+    set.add(
+        "summary.csv",
         snapsim::report::summary::to_csv(&rows).as_bytes(),
-    )
-    .map_err(Failure::Io)?;
+    )?;
+    let seed_list: Vec<u64> = campaign::seeds(scenarios[0].seed, args.seeds);
     let seeds = format!(
         "{} seed{}",
         args.seeds,
@@ -1162,23 +1282,39 @@ fn compare(args: CompareArgs) -> Result<(), Failure> {
             &data,
         ));
     }
-    let written = write_charts(&args.out, &format!("{name}-"), charts)?;
-    println!(
-        "{name}: {} runs ({} protocols x {seeds})",
+    let written = write_charts(&mut set, &format!("{name}-"), charts)?;
+    set.commit()?;
+    outln!(
+        "{name}: {} runs ({} protocols x {seeds}: {})",
         results.len(),
-        rows.len()
+        rows.len(),
+        seed_list
+            .iter()
+            .map(u64::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
     );
-    print!("{}", snapsim::report::summary::to_table(&rows));
-    println!(
+    out!("{}", snapsim::report::summary::to_table(&rows));
+    let with_failures: Vec<_> = results
+        .iter()
+        .filter_map(|r| Some((r, r.failures_line()?)))
+        .collect();
+    if !with_failures.is_empty() {
+        outln!("failures:");
+        for (r, line) in with_failures {
+            outln!("  {:<16} seed {:<20} {line}", r.protocol, r.seed);
+        }
+    }
+    outln!(
         "written to {}: per-run JSON, summary.json, summary.csv, charts {}",
-        args.out.display(),
+        shown(&args.out),
         written.join(", ")
     );
     if results.iter().all(|r| r.verdict.ok) {
         Ok(())
     } else {
         for r in results.iter().filter(|r| !r.verdict.ok) {
-            println!(
+            outln!(
                 "  {} seed {}: {:?}",
                 r.protocol,
                 r.seed,

@@ -62,13 +62,18 @@ pub(super) fn bench(args: BenchArgs) -> Result<(), Failure> {
         } else {
             "release build"
         };
-        println!(
+        outln!(
             "snapsim bench: {build}, {runs} run(s) per workload, medians, {} cores",
             cores()
         );
-        println!(
+        outln!(
             "{:<24} {:>12} {:>12} {:>10} {:>12} {:>14}",
-            "workload", "events", "events/s", "ns/event", "peak RSS", "B/in-flight"
+            "workload",
+            "events",
+            "events/s",
+            "ns/event",
+            "peak RSS",
+            "B/in-flight"
         );
     }
     if wanted("build-1000") {
@@ -84,9 +89,9 @@ pub(super) fn bench(args: BenchArgs) -> Result<(), Failure> {
         let line = json!({"workload": "build-1000", "processes": 1000, "channels": channels,
                           "build_ms": round(ms, 2)});
         if args.json {
-            println!("{}", ordered(&line));
+            outln!("{}", ordered(&line));
         } else {
-            println!(
+            outln!(
                 "{:<24} {:>12} {:>12}",
                 "build-1000",
                 format!("{ms:.1} ms"),
@@ -207,7 +212,7 @@ fn worker(job: &str, quick: bool) -> Result<(), Failure> {
     }
     .map_err(|e| match e {
         bench::BenchError::Violation(v) => {
-            eprintln!("snapsim: bench {job}: the run failed its own verification: {v}");
+            errln!("snapsim: bench {job}: the run failed its own verification: {v}");
             Failure::Violation
         }
         bench::BenchError::Scenario(e) => Failure::BadInput(format!("bench {job}: {e}")),
@@ -217,7 +222,7 @@ fn worker(job: &str, quick: bool) -> Result<(), Failure> {
         wall_ns: m.wall.as_nanos() as u64,
         peak_rss_bytes: peak_rss(),
     };
-    println!("{}", serde_json::to_string(&report).expect("serialises"));
+    outln!("{}", serde_json::to_string(&report).expect("serialises"));
     Ok(())
 }
 
@@ -235,7 +240,7 @@ fn child(job: &str, quick: bool) -> Result<ChildReport, Failure> {
         .map_err(|e| Failure::Io(anyhow::anyhow!("cannot start a benchmark run: {e}")))?;
     if out.status.code() == Some(1) {
         // A measured run failed its verification; the child has said which.
-        eprint!("{}", String::from_utf8_lossy(&out.stderr));
+        errln!("{}", String::from_utf8_lossy(&out.stderr).trim_end());
         return Err(Failure::Violation);
     }
     if !out.status.success() {
@@ -294,7 +299,7 @@ fn line_json(name: &str, m: &ChildReport, per_msg: Option<f64>) -> Value {
 
 fn emit(line: &Value, args: &BenchArgs, label: &str) {
     if args.json {
-        println!("{}", ordered(line));
+        outln!("{}", ordered(line));
         return;
     }
     let num = |k: &str| line[k].as_f64().unwrap_or(f64::NAN);
@@ -306,7 +311,7 @@ fn emit(line: &Value, args: &BenchArgs, label: &str) {
     let per = line["bytes_per_inflight_msg"]
         .as_f64()
         .map_or("-".to_string(), |b| format!("{b:.1}"));
-    println!(
+    outln!(
         "{:<24} {:>12} {:>10.2} M {:>10.1} {:>12} {:>14}",
         label,
         snapsim::report::group(num("events") as u64),

@@ -232,6 +232,48 @@ impl RunResult {
         serde_json::to_string_pretty(self).expect("results always serialise") + "\n"
     }
 
+    /// One line on what the run's failures did (none when it had none planned or fired):
+    /// crashes, the checkpoints restored, records replayed, downtime, and how many did not
+    /// fire.
+    pub fn failures_line(&self) -> Option<String> {
+        if self.failures.is_empty() && self.unfired_failures.is_empty() {
+            return None;
+        }
+        let restored: Vec<String> = self
+            .failures
+            .iter()
+            .map(|f| {
+                f.restored_checkpoint
+                    .map_or("none".into(), |c| c.to_string())
+            })
+            .collect();
+        let mut line = format!(
+            "{} crash{}",
+            self.failures.len(),
+            if self.failures.len() == 1 { "" } else { "es" }
+        );
+        if !self.failures.is_empty() {
+            line.push_str(&format!(
+                ", restored checkpoints {}, {} records replayed, {} down",
+                restored.join(" "),
+                group(self.failures.iter().map(|f| f.replayed_records).sum()),
+                fmt_ns(self.failures.iter().map(|f| f.downtime_ns).sum())
+            ));
+        }
+        if !self.unfired_failures.is_empty() {
+            line.push_str(&format!(
+                "; {} planned failure{} did not fire",
+                self.unfired_failures.len(),
+                if self.unfired_failures.len() == 1 {
+                    ""
+                } else {
+                    "s"
+                }
+            ));
+        }
+        Some(line)
+    }
+
     /// A readable summary for the terminal.
     pub fn summary(&self) -> String {
         let m = &self.metrics;
@@ -339,6 +381,23 @@ impl RunResult {
                     percentile(&d, 50).map_or("-".into(), fmt_ns),
                     d.last().map_or("-".into(), |&x| fmt_ns(x)),
                     fmt_bytes(size)
+                ),
+            );
+        }
+        for f in &self.failures {
+            line(
+                &mut s,
+                "failure",
+                format!(
+                    "at {} ({}): restored {}, {} records replayed, {} down",
+                    fmt_ns(f.at_ns),
+                    f.cause,
+                    f.restored_checkpoint
+                        .map_or("no checkpoint (started over)".into(), |c| format!(
+                            "checkpoint {c}"
+                        )),
+                    group(f.replayed_records),
+                    fmt_ns(f.downtime_ns)
                 ),
             );
         }

@@ -75,7 +75,9 @@ impl Default for Limits {
             in_flight: 50_000_000,
             timeline_buckets: 1_000_000,
             checkpoints: 100_000,
-            records: 10_000_000_000,
+            // Each record costs at least two events (read, then received), so more than
+            // half the default event budget of a run could never finish.
+            records: 100_000_000,
             steps: 1_000_000,
             failures: 10_000,
             seeds: 100_000,
@@ -108,7 +110,7 @@ const KEYS: &[(&str, Kind, &str)] = &[
     (
         "records",
         Kind::Count,
-        "records read at a rate and bank transfers started",
+        "records the sources read (at their rate, or as fast as their cost allows) and bank transfers started",
     ),
     ("steps", Kind::Count, "scripted steps"),
     ("failures", Kind::Count, "planned failures"),
@@ -381,6 +383,15 @@ pub struct Estimate {
     pub memory: Need,
 }
 
+/// The mean time a message of this model takes.
+fn latency_mean(l: &LatencySpec) -> u64 {
+    match *l {
+        LatencySpec::Constant(d) => d.ns(),
+        LatencySpec::Uniform { min, max } => min.ns() / 2 + max.ns() / 2,
+        LatencySpec::Exponential { mean } | LatencySpec::Normal { mean, .. } => mean.ns(),
+    }
+}
+
 /// The longest a message of this model plausibly takes (the exponential and normal tails cut
 /// where a draw beyond is practically impossible).
 fn latency_bound(l: &LatencySpec) -> u64 {
@@ -406,7 +417,6 @@ pub fn estimate(s: &Scenario) -> Estimate {
         let mut tasks = 0u64;
         let mut biggest = (0u64, String::from("dataflow.operators"));
         let mut keys_max = 0u64;
-        let mut records_known = true;
         for (i, op) in df.operators.iter().enumerate() {
             let p = u64::from(op.parallelism);
             tasks = tasks.saturating_add(p);
@@ -423,19 +433,22 @@ pub fn estimate(s: &Scenario) -> Estimate {
                         (u128::from(r.0) * u128::from(span) / 1_000_000_000_000)
                             .min(u128::from(u64::MAX)) as u64
                     });
-                    let per_task = match (by_rate, src.records) {
-                        (Some(a), Some(b)) => Some(a.min(b)),
-                        (Some(a), None) => Some(a),
-                        (None, b) => b,
-                    };
-                    records_known &= per_task.is_some();
+                    // Without a rate a source reads as fast as its cost allows, and never
+                    // faster than one record per nanosecond (the simulation's least cost).
+                    let by_cost = span / op.cost.map_or(1, |c| c.ns()).max(1);
+                    let limit = by_rate.unwrap_or(by_cost);
+                    let per_task = Some(src.records.map_or(limit, |r| r.min(limit)));
                     if let Some(n) = per_task {
                         let n = n.saturating_mul(p);
                         if n > records.value / 2 || records.value == 0 {
-                            records.field = format!(
-                                "dataflow.operators[{i}].kind.source.{}",
-                                if by_rate.is_some() { "rate" } else { "records" }
-                            );
+                            records.field = if by_rate.is_some() {
+                                format!("dataflow.operators[{i}].kind.source.rate")
+                            } else if src.records.is_some_and(|r| r <= by_cost) {
+                                format!("dataflow.operators[{i}].kind.source.records")
+                            } else {
+                                // Neither a rate nor a record count holds it back.
+                                format!("dataflow.operators[{i}].kind.source (no rate)")
+                            };
                         }
                         records.value = records.value.saturating_add(n);
                     }
@@ -452,12 +465,8 @@ pub fn estimate(s: &Scenario) -> Estimate {
         }
         e.tasks = Need::new(tasks, biggest.1);
         // Distinct keys held: each keyed operator holds at most every key once over its tasks.
-        // Keys are held once seen: no more of them than records read, when that is known.
-        let seen = if records_known {
-            keys_max.min(records.value)
-        } else {
-            keys_max
-        };
+        // Keys are held once seen: no more of them than records read.
+        let seen = keys_max.min(records.value);
         keyed_state.0 = keyed_state.0.saturating_mul(seen);
         let mut channels = 0u64;
         let mut field = String::from("dataflow.edges");
@@ -520,6 +529,17 @@ pub fn estimate(s: &Scenario) -> Estimate {
                 if let Some(iv) = b.transfer_interval {
                     let started = (duration / iv.ns().max(1)).saturating_mul(n);
                     records = Need::new(started, "processes.workload.bank.transfer_interval");
+                }
+                if b.relay {
+                    // Every transfer in flight is passed on once per hop until `duration`; a
+                    // hop takes the mean latency plus the cost, and at least a nanosecond.
+                    let hop = latency_mean(&s.network.latency)
+                        .saturating_add(ps.cost.map_or(0, |c| c.ns()))
+                        .max(1);
+                    let hops = bank_in_flight.saturating_mul(duration / hop);
+                    if hops > records.value {
+                        records = Need::new(hops, "processes.workload.bank.relay");
+                    }
                 }
             }
             ProcessWorkload::Script(sc) => {
