@@ -727,6 +727,7 @@ struct CheckArgs {
 }
 
 /// Failures, by exit code.
+#[derive(Debug)]
 enum Failure {
     /// Exit 2: the input is bad; the message names the file, the field and the problem.
     BadInput(String),
