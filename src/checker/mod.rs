@@ -2,16 +2,23 @@
 //!
 //! The [`OutputChecker`] observes the trace as it is produced (a long run's trace is too large
 //! to keep) and counts, for every record a source emitted, how often it reached a sink. A
-//! record reaches the sinks once per path from its source to a sink (broadcast edges make
-//! several); fewer is a loss, more a duplicate. Where every edge is forward or hash, records of
-//! one key from one source must also reach a sink in offset order.
+//! record reaches the sinks once per path from its source to a sink (broadcast edges and
+//! diamonds make several); each path's copy is owed on its own, told apart by the edge it
+//! takes into the sink, so fewer through an edge is a loss and more a duplicate, even where
+//! another path makes up the total. Order is promised per path: records of one key from one
+//! source must come into a sink input channel in offset order wherever they all come along
+//! one path (see [`SinkPaths`] for where that holds); copies that came along different paths
+//! may interleave.
 //!
 //! A transactional sink's output counts only once committed: its writes go into an open
 //! transaction, which a snapshot pre-commits and the checkpoint's completion commits.
 
 mod cut;
+mod paths;
 
 pub use cut::CutTracker;
+pub use paths::SinkPaths;
+use paths::NOT_INTO_A_SINK;
 
 use std::collections::BTreeMap;
 
@@ -52,7 +59,8 @@ impl TraceObserver for OnlineChecker {
         }
     }
 
-    // Exactly-once counting ignores sends and receives; only the cuts need them.
+    // Exactly-once counting ignores sends; it needs a receive's channel to tell the paths
+    // into a sink apart.
 
     fn observe_send(&mut self, event: &TraceEvent) {
         if let (Some(c), &TraceEvent::Send { ch, seq, kind, .. }) = (self.cuts.as_mut(), event) {
@@ -61,8 +69,13 @@ impl TraceObserver for OnlineChecker {
     }
 
     fn observe_receive(&mut self, event: &TraceEvent) {
-        if let (Some(c), &TraceEvent::Receive { ch, seq, .. }) = (self.cuts.as_mut(), event) {
-            c.receive(ch, seq);
+        if let &TraceEvent::Receive { ch, seq, .. } = event {
+            if let Some(o) = self.outputs.as_mut() {
+                o.receive_on(ch);
+            }
+            if let Some(c) = self.cuts.as_mut() {
+                c.receive(ch, seq);
+            }
         }
     }
 }
@@ -79,11 +92,13 @@ pub struct Violation {
 /// Exactly-once counters at the sinks.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct ExactlyOnce {
-    /// Records that reached the sinks fewer times than they should.
+    /// Copies of records that did not reach the sinks: per record and path into a sink, the
+    /// copies missing.
     pub lost: u64,
-    /// Extra copies that reached the sinks.
+    /// Extra copies that reached the sinks, per record and path into a sink.
     pub duplicated: u64,
-    /// Records that reached a sink after a later record of the same source and key.
+    /// Records that came into a sink after a later record of the same source and key along
+    /// the same path (on the same input channel, where one path leads to it).
     pub out_of_order: u64,
 }
 
@@ -134,19 +149,29 @@ fn summarise(found: Vec<Violation>) -> Vec<Violation> {
     kept
 }
 
-/// One write at a sink: (source task, offset, key).
-type SinkWrite = (u32, u64, u64);
+/// One write at a sink: (input channel, source task, offset, key).
+type SinkWrite = (u32, u32, u64, u64);
 
-/// Streams over the trace and counts sink outputs per source record.
+/// Streams over the trace and counts sink outputs per source record and path.
+///
+/// Each output is attributed to the sink's input channel it came in on: the task's last
+/// receive, since a record's outputs are recorded when its processing ends, right after it
+/// was taken from its input.
 #[derive(Debug, Clone)]
 pub struct OutputChecker {
-    multiplicity: Vec<u64>,
+    paths: SinkPaths,
+    /// Per channel: (sender, receiver).
+    channel_ends: Vec<(u32, u32)>,
     emitted: Vec<u64>,
+    /// Per source task: copies seen per (offset, sink edge), at `offset * edges + edge`.
     counts: Vec<Vec<u16>>,
-    check_order: bool,
+    /// Per task: the input channel of its last receive.
+    current_input: Vec<u32>,
+    /// Per (sink input channel, source task, key): the highest offset seen.
     last_offset: BTreeMap<(u32, u32, u64), u64>,
     out_of_order: u64,
-    first_out_of_order: Option<String>,
+    /// The first record out of order: (sink, channel, source, offset, key, the later offset).
+    first_out_of_order: Option<(u32, u32, u32, u64, u64, u64)>,
     transactional: Vec<bool>,
     /// Per transactional sink: the open transaction and the pre-committed ones by id.
     open: Vec<Vec<SinkWrite>>,
@@ -156,20 +181,13 @@ pub struct OutputChecker {
 impl OutputChecker {
     /// A checker for the sources and sinks of `topo`.
     pub fn new(topo: &Topology) -> Self {
-        let multiplicity = (0..topo.tasks.len())
-            .map(|t| {
-                if topo.tasks[t].role.is_source() {
-                    topo.sink_multiplicity(t as u32)
-                } else {
-                    0
-                }
-            })
-            .collect();
+        let paths = SinkPaths::new(topo);
         OutputChecker {
-            multiplicity,
+            channel_ends: topo.channels.iter().map(|c| (c.src, c.dst)).collect(),
+            paths,
             emitted: vec![0; topo.tasks.len()],
             counts: vec![Vec::new(); topo.tasks.len()],
-            check_order: topo.preserves_key_order(),
+            current_input: vec![NOT_INTO_A_SINK; topo.tasks.len()],
             last_offset: BTreeMap::new(),
             out_of_order: 0,
             first_out_of_order: None,
@@ -183,26 +201,42 @@ impl OutputChecker {
         }
     }
 
-    /// Counts one visible output of `source` at `offset` with `key` at sink `task`.
-    fn count(&mut self, task: u32, source: u32, offset: u64, key: u64) {
-        let counts = &mut self.counts[source as usize];
-        if counts.len() <= offset as usize {
-            counts.resize(offset as usize + 1, 0);
+    /// Sees the receiver of channel `ch` take its next message.
+    #[inline]
+    pub fn receive_on(&mut self, ch: u32) {
+        let c = ch as usize;
+        if self
+            .paths
+            .edge_of_channel
+            .get(c)
+            .is_some_and(|&e| e != NOT_INTO_A_SINK)
+        {
+            self.current_input[self.channel_ends[c].1 as usize] = ch;
         }
-        counts[offset as usize] = counts[offset as usize].saturating_add(1);
-        if self.check_order {
-            let last = self
-                .last_offset
-                .entry((task, source, key))
-                .or_insert(offset);
+    }
+
+    /// Counts one visible output at sink `task` of `source` at `offset` with `key`, which
+    /// came in on channel `ch`.
+    fn count(&mut self, task: u32, ch: u32, source: u32, offset: u64, key: u64) {
+        let n = self.paths.edges();
+        let Some(&edge) = self.paths.edge_of_channel.get(ch as usize) else {
+            return;
+        };
+        if edge == NOT_INTO_A_SINK {
+            return;
+        }
+        let counts = &mut self.counts[source as usize];
+        let i = offset as usize * n + edge as usize;
+        if counts.len() <= i {
+            counts.resize((offset as usize + 1) * n, 0);
+        }
+        counts[i] = counts[i].saturating_add(1);
+        if self.paths.ordered[source as usize * n + edge as usize] {
+            let last = self.last_offset.entry((ch, source, key)).or_insert(offset);
             if offset < *last {
                 self.out_of_order += 1;
-                if self.first_out_of_order.is_none() {
-                    self.first_out_of_order = Some(format!(
-                        "sink task {task} got source task {source} offset {offset} (key {key}) after offset {}",
-                        *last
-                    ));
-                }
+                self.first_out_of_order
+                    .get_or_insert((task, ch, source, offset, key, *last));
             } else {
                 *last = offset;
             }
@@ -215,45 +249,60 @@ impl OutputChecker {
             out_of_order: self.out_of_order,
             ..Default::default()
         };
+        let n = self.paths.edges();
         let mut first_lost = None;
         let mut first_dup = None;
         for (src, &emitted) in self.emitted.iter().enumerate() {
-            let want = self.multiplicity[src];
             let counts = &self.counts[src];
             for offset in 0..emitted {
-                let got = u64::from(counts.get(offset as usize).copied().unwrap_or(0));
-                if got < want {
-                    eo.lost += want - got;
-                    first_lost.get_or_insert((src, offset, got, want));
-                } else if got > want {
-                    eo.duplicated += got - want;
-                    first_dup.get_or_insert((src, offset, got, want));
+                for e in 0..n {
+                    let want = self.paths.copies[src * n + e];
+                    let got = u64::from(counts.get(offset as usize * n + e).copied().unwrap_or(0));
+                    if got < want {
+                        eo.lost += want - got;
+                        first_lost.get_or_insert((src, offset, e, got, want));
+                    } else if got > want {
+                        eo.duplicated += got - want;
+                        first_dup.get_or_insert((src, offset, e, got, want));
+                    }
                 }
             }
         }
+        // Name the path only where there are several.
+        let through = |e: usize| {
+            if n > 1 {
+                format!(" through {}", self.paths.edge_names[e])
+            } else {
+                String::new()
+            }
+        };
         let mut v = Vec::new();
-        if let Some((s, o, got, want)) = first_lost {
+        if let Some((s, o, e, got, want)) = first_lost {
             v.push(Violation {
                 kind: "lost-record".into(),
                 message: format!(
-                    "{} records lost; the first: {} offset {o} reached the sinks {got} times, expected {want}",
-                    eo.lost, names[s]
+                    "{} records lost; the first: {} offset {o} reached the sinks {got} times{}, expected {want}",
+                    eo.lost, names[s], through(e)
                 ),
             });
         }
-        if let Some((s, o, got, want)) = first_dup {
+        if let Some((s, o, e, got, want)) = first_dup {
             v.push(Violation {
                 kind: "duplicated-record".into(),
                 message: format!(
-                    "{} duplicate outputs; the first: {} offset {o} reached the sinks {got} times, expected {want}",
-                    eo.duplicated, names[s]
+                    "{} duplicate outputs; the first: {} offset {o} reached the sinks {got} times{}, expected {want}",
+                    eo.duplicated, names[s], through(e)
                 ),
             });
         }
-        if let Some(m) = &self.first_out_of_order {
+        if let Some((task, ch, source, offset, key, last)) = self.first_out_of_order {
+            let from = &names[self.channel_ends[ch as usize].0 as usize];
             v.push(Violation {
                 kind: "out-of-order".into(),
-                message: format!("{} records out of order; the first: {m}", self.out_of_order),
+                message: format!(
+                    "{} records out of order; the first: {} got {} offset {offset} (key {key}) from {from} after offset {last} on the same path",
+                    self.out_of_order, names[task as usize], names[source as usize]
+                ),
             });
         }
         (eo, v)
@@ -276,10 +325,11 @@ impl OutputChecker {
                 key,
                 ..
             } => {
+                let ch = self.current_input[task as usize];
                 if self.transactional[task as usize] {
-                    self.open[task as usize].push((source, offset, key));
+                    self.open[task as usize].push((ch, source, offset, key));
                 } else {
-                    self.count(task, source, offset, key);
+                    self.count(task, ch, source, offset, key);
                 }
             }
             TraceEvent::Recover { .. } => {
@@ -304,8 +354,8 @@ impl OutputChecker {
                 if id == u64::MAX {
                     visible.extend(std::mem::take(&mut self.open[t]));
                 }
-                for (source, offset, key) in visible {
-                    self.count(task, source, offset, key);
+                for (ch, source, offset, key) in visible {
+                    self.count(task, ch, source, offset, key);
                 }
             }
             _ => {}
@@ -528,6 +578,7 @@ mod tests {
     fn transactional_output_counts_only_once_committed() {
         let names = vec!["src[0]".to_string(), "sink[0]".to_string()];
         let mut c = OutputChecker::new(&job(true));
+        c.receive_on(0);
         for o in 0..3 {
             emit(&mut c, o);
         }
@@ -569,6 +620,7 @@ mod tests {
     fn plain_sinks_count_every_write_and_duplicates_show() {
         let names = vec!["src[0]".to_string(), "sink[0]".to_string()];
         let mut c = OutputChecker::new(&job(false));
+        c.receive_on(0);
         emit(&mut c, 0);
         emit(&mut c, 1);
         c.observe(&out(0));
@@ -578,5 +630,124 @@ mod tests {
         assert!(v
             .iter()
             .any(|v| v.kind == "lost-record" && v.message.contains("src[0] offset 1")));
+    }
+
+    /// One source into two maps, both into one sink (a diamond); channels 2 and 3 are the
+    /// maps' channels into the sink.
+    fn diamond() -> Topology {
+        let json = r#"{"duration": "1ms", "dataflow": {"operators": [
+            {"name": "src", "kind": {"source": {}}},
+            {"name": "a", "kind": {"map": {}}},
+            {"name": "b", "kind": {"map": {}}},
+            {"name": "sink", "kind": {"sink": {}}}
+        ], "edges": [{"from": "src", "to": "a"}, {"from": "src", "to": "b"},
+                     {"from": "a", "to": "sink"}, {"from": "b", "to": "sink"}]}}"#;
+        let topo = Topology::build(&Scenario::from_json(json.as_bytes(), "t").unwrap(), 0).unwrap();
+        assert_eq!(
+            (
+                topo.channels[2].src,
+                topo.channels[3].src,
+                topo.channels[3].dst
+            ),
+            (1, 2, 3)
+        );
+        topo
+    }
+
+    fn names4() -> Vec<String> {
+        ["src[0]", "a[0]", "b[0]", "sink[0]"]
+            .map(String::from)
+            .to_vec()
+    }
+
+    /// Sink output of `offset` (key 0) coming in on channel `ch`.
+    fn via(c: &mut OutputChecker, ch: u32, offset: u64) {
+        c.receive_on(ch);
+        c.observe(&TraceEvent::SinkOutput {
+            t: 0,
+            task: 3,
+            source: 0,
+            offset,
+            key: 0,
+        });
+    }
+
+    #[test]
+    fn the_two_copies_of_a_diamond_may_interleave_but_each_path_keeps_its_order() {
+        let mut c = OutputChecker::new(&diamond());
+        for o in 0..4 {
+            emit(&mut c, o);
+        }
+        // Path b runs two records ahead of path a: across paths that is no disorder.
+        for (ch, o) in [
+            (3, 0),
+            (3, 1),
+            (2, 0),
+            (3, 2),
+            (2, 1),
+            (3, 3),
+            (2, 2),
+            (2, 3),
+        ] {
+            via(&mut c, ch, o);
+        }
+        let (eo, v) = c.finish(&names4());
+        assert_eq!(
+            (eo.lost, eo.duplicated, eo.out_of_order),
+            (0, 0, 0),
+            "{v:?}"
+        );
+        // Within path a, offset 1 after offset 3 is out of order.
+        let mut c = OutputChecker::new(&diamond());
+        for o in 0..4 {
+            emit(&mut c, o);
+        }
+        for (ch, o) in [
+            (2, 0),
+            (2, 2),
+            (2, 3),
+            (2, 1),
+            (3, 0),
+            (3, 1),
+            (3, 2),
+            (3, 3),
+        ] {
+            via(&mut c, ch, o);
+        }
+        let (eo, v) = c.finish(&names4());
+        assert_eq!((eo.lost, eo.duplicated, eo.out_of_order), (0, 0, 1));
+        assert!(
+            v.iter().any(|v| v.kind == "out-of-order"
+                && v.message
+                    .contains("src[0] offset 1 (key 0) from a[0] after offset 3")),
+            "{v:?}"
+        );
+    }
+
+    #[test]
+    fn each_path_owes_its_own_copy() {
+        // Offset 1 comes twice through a and never through b: one lost and one duplicate,
+        // not two copies in all.
+        let mut c = OutputChecker::new(&diamond());
+        for o in 0..2 {
+            emit(&mut c, o);
+        }
+        for (ch, o) in [(2, 0), (3, 0), (2, 1), (2, 1)] {
+            via(&mut c, ch, o);
+        }
+        let (eo, v) = c.finish(&names4());
+        assert_eq!((eo.lost, eo.duplicated), (1, 1));
+        assert!(
+            v.iter().any(|v| v.kind == "lost-record"
+                && v.message.contains(
+                    "src[0] offset 1 reached the sinks 0 times through b -> sink, expected 1"
+                )),
+            "{v:?}"
+        );
+        assert!(
+            v.iter()
+                .any(|v| v.kind == "duplicated-record" && v.message.contains("through a -> sink")),
+            "{v:?}"
+        );
     }
 }

@@ -6,6 +6,22 @@
 //! again (duplicates). Several checkpoints may be pending at once; when one completes here, the
 //! older incomplete ones are dropped. A task with a single input is exactly-once: there is
 //! nothing to align.
+//!
+//! Why nothing is lost, with a transactional sink too (the rule recovery has to keep):
+//!
+//! - Channels are FIFO and a task records `n` only once barrier `n` has come in on every open
+//!   input, so it has processed everything that came before those barriers. By induction from
+//!   the sources, every record a source read before recording its offset for `n` has reached
+//!   the sinks before they record `n`, and a transactional sink pre-commits it into `n` (or an
+//!   earlier transaction). What commits when `n` completes is all of that, plus records that
+//!   came after an early barrier: those are the duplicates.
+//! - Replay after a restore of `n` starts at the source offsets recorded for `n`, so anything
+//!   not committed is read again.
+//! - The cut is not consistent, and that includes ends of input: a task may have taken the end
+//!   of an input whose sender had recorded `n` before finishing. That sender restarts before
+//!   its end, replays and sends the end again; so recovery takes an input as ended only when
+//!   its sender is restored as finished, never from the receiver's record alone (otherwise the
+//!   second end closes another input, and what still comes on it is never counted).
 
 use super::{snapshot_and_forward, Command, Control, TaskProtocol, TaskView, BARRIER, CANCEL};
 use crate::engine::Time;

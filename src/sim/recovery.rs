@@ -31,6 +31,66 @@ pub(super) fn mutate(
     Box::new(Mutated::new(inner, breakage))
 }
 
+/// Which tasks restart as finished and which of their inputs as ended, from `snap` (none:
+/// the job starts from the beginning).
+///
+/// An input has ended only if its sender is restored as finished, whatever the receiver's
+/// snapshot says. The two agree in a consistent cut. In an inconsistent one (at-least-once),
+/// the receiver may have taken an end of input that its sender sent after recording: the
+/// sender restarts before its end, replays what followed its snapshot and sends its end of
+/// input again, so the receiver must take that input as open, or the second end would close
+/// another input (and what still comes on it would never be counted). A task restored as
+/// finished with an input now open is not finished either, and so on downstream.
+fn restored_ends(
+    topo: &crate::topology::Topology,
+    snap: Option<&crate::snapshot::GlobalSnapshot>,
+) -> (Vec<bool>, Vec<Vec<bool>>) {
+    let Some(snap) = snap else {
+        let closed = topo
+            .tasks
+            .iter()
+            .map(|t| vec![false; t.inputs.len()])
+            .collect();
+        return (vec![false; topo.tasks.len()], closed);
+    };
+    let mut ended: Vec<bool> = snap.tasks.iter().map(|l| l.ended).collect();
+    // Each channel's place among its receiver's inputs, and whether the receiver took its end.
+    let mut input_of = vec![0usize; topo.channels.len()];
+    for spec in &topo.tasks {
+        for (i, &c) in spec.inputs.iter().enumerate() {
+            input_of[c as usize] = i;
+        }
+    }
+    let mut closed: Vec<Vec<bool>> = topo
+        .tasks
+        .iter()
+        .zip(&snap.tasks)
+        .map(|(spec, l)| {
+            (0..spec.inputs.len())
+                .map(|i| l.closed_inputs.get(i).copied().unwrap_or(false))
+                .collect()
+        })
+        .collect();
+    // Every task restored as running reopens its outputs; each flip happens once.
+    let mut open: Vec<usize> = (0..ended.len()).filter(|&t| !ended[t]).collect();
+    while let Some(t) = open.pop() {
+        for edge in &topo.tasks[t].outputs {
+            for &c in &edge.channels {
+                let dst = topo.channels[c as usize].dst as usize;
+                let input = &mut closed[dst][input_of[c as usize]];
+                if *input {
+                    *input = false;
+                    if ended[dst] {
+                        ended[dst] = false;
+                        open.push(dst);
+                    }
+                }
+            }
+        }
+    }
+    (ended, closed)
+}
+
 impl Simulation {
     /// Schedules the plan's timed crashes and stalls. Only the next timed crash is ever
     /// queued (each schedules the one after it), so a crash costs the same however many are
@@ -242,7 +302,7 @@ impl Simulation {
             _ => 0,
         };
         let mut replayed = 0;
-        let mut ended = 0;
+        let (ended, closed_inputs) = restored_ends(&self.topo, snap.as_ref());
         for t in 0..self.tasks.len() {
             let local = snap.as_ref().map(|s| &s.tasks[t]);
             let mut behaviour =
@@ -259,10 +319,7 @@ impl Simulation {
                     .saturating_sub(log.offset);
             }
             let spec = &self.topo.tasks[t];
-            let closed: Vec<bool> = local.map_or_else(
-                || vec![false; spec.inputs.len()],
-                |l| l.closed_inputs.clone(),
-            );
+            let closed = &closed_inputs[t];
             let rt = &mut self.tasks[t];
             rt.behaviour = behaviour;
             rt.busy = false;
@@ -280,8 +337,7 @@ impl Simulation {
             rt.local.clear();
             rt.paused = false;
             rt.sync_pending = 0;
-            rt.ended = local.is_some_and(|l| l.ended);
-            ended += usize::from(rt.ended);
+            rt.ended = ended[t];
             rt.open_inputs = closed.iter().filter(|c| !**c).count() as u32;
             if let Behaviour::Bank(b) = &mut rt.behaviour {
                 b.now = now;
@@ -305,7 +361,7 @@ impl Simulation {
             }
             self.protocols[t] = p;
         }
-        self.ended_tasks = ended;
+        self.ended_tasks = ended.iter().filter(|&&e| e).count();
         let skip_channel_state = self.mutant == Some(Mutant::RecoverySkipsChannelState);
         for c in 0..self.channels.len() {
             let (src, dst) = (self.channels[c].src as usize, self.channels[c].dst as usize);
@@ -320,7 +376,7 @@ impl Simulation {
                     .iter()
                     .find(|(ch, _)| *ch as usize == c)
                     .map_or(0, |x| x.1);
-                closed = receiver.closed_inputs.get(input).copied().unwrap_or(false);
+                closed = closed_inputs[dst].get(input).copied().unwrap_or(false);
                 if !skip_channel_state {
                     for (ch, msgs) in receiver.input_state.iter().chain(&sender.output_state) {
                         if *ch as usize == c {
@@ -345,9 +401,7 @@ impl Simulation {
                 self.send(c as u32, &Message::end_of_input(), None);
             }
         }
-        self.final_done = snap
-            .as_ref()
-            .is_some_and(|s| s.tasks.iter().all(|t| t.ended));
+        self.final_done = snap.is_some() && ended.iter().all(|&e| e);
         self.trace.record(TraceEvent::Recover {
             t: now,
             checkpoint: restored.unwrap_or(0),
@@ -396,5 +450,96 @@ impl Simulation {
     /// Time to resume after a crash.
     pub fn restart_delay(&self) -> Time {
         self.plan.restart_delay
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::restored_ends;
+    use crate::scenario::Scenario;
+    use crate::snapshot::{GlobalSnapshot, LocalSnapshot};
+    use crate::topology::Topology;
+    use crate::workload::Behaviour;
+
+    /// Sources `a` and `b` into a map `m` (two inputs), then a sink.
+    fn topo() -> Topology {
+        let json = r#"{"duration": "1ms", "dataflow": {"operators": [
+            {"name": "a", "kind": {"source": {}}},
+            {"name": "b", "kind": {"source": {}}},
+            {"name": "m", "kind": {"map": {}}},
+            {"name": "sink", "kind": {"sink": {}}}
+        ], "edges": [{"from": "a", "to": "m"}, {"from": "b", "to": "m"}, {"from": "m", "to": "sink"}]}}"#;
+        Topology::build(&Scenario::from_json(json.as_bytes(), "t").unwrap(), 0).unwrap()
+    }
+
+    /// A snapshot in which task `t` has `ended[t]` and has taken the ends in `closed[t]`.
+    fn snap(ended: [bool; 4], closed: [&[bool]; 4]) -> GlobalSnapshot {
+        let tasks = (0..4)
+            .map(|t| LocalSnapshot {
+                task: t as u32,
+                id: 1,
+                taken_at: 0,
+                state: Behaviour::Map,
+                state_bytes: 0,
+                input_state: Vec::new(),
+                output_state: Vec::new(),
+                aligning_since: 0,
+                held_back_bytes: 0,
+                acked_at: 0,
+                sent: Vec::new(),
+                closed_inputs: closed[t].to_vec(),
+                ended: ended[t],
+            })
+            .collect();
+        GlobalSnapshot {
+            id: 1,
+            trigger_ns: 0,
+            end_ns: 0,
+            tasks,
+        }
+    }
+
+    #[test]
+    fn a_consistent_cut_is_restored_as_recorded() {
+        let topo = topo();
+        // `a` finished and `m` took its end; `b` runs on.
+        let s = snap(
+            [true, false, false, false],
+            [&[], &[], &[true, false], &[false]],
+        );
+        let (ended, closed) = restored_ends(&topo, Some(&s));
+        assert_eq!(ended, vec![true, false, false, false]);
+        assert_eq!(closed[2], vec![true, false]);
+        // From the beginning nothing has ended.
+        let (ended, closed) = restored_ends(&topo, None);
+        assert!(ended.iter().all(|e| !e) && closed.iter().flatten().all(|c| !c));
+    }
+
+    #[test]
+    fn an_end_its_sender_had_not_sent_when_it_recorded_is_reopened() {
+        let topo = topo();
+        // `m` took the end of `a`, which had not finished when it recorded (an at-least-once
+        // cut): `a` sends it again after the restore, so the input is open.
+        let s = snap(
+            [false, false, false, false],
+            [&[], &[], &[true, false], &[false]],
+        );
+        let (ended, closed) = restored_ends(&topo, Some(&s));
+        assert_eq!(closed[2], vec![false, false]);
+        assert_eq!(ended, vec![false; 4]);
+    }
+
+    #[test]
+    fn a_task_with_a_reopened_input_is_not_finished_and_reopens_downstream() {
+        let topo = topo();
+        // `m` and the sink recorded as finished, but `b` had not sent its end.
+        let s = snap(
+            [true, false, true, true],
+            [&[], &[], &[true, true], &[true]],
+        );
+        let (ended, closed) = restored_ends(&topo, Some(&s));
+        assert_eq!(ended, vec![true, false, false, false]);
+        assert_eq!(closed[2], vec![true, false]);
+        assert_eq!(closed[3], vec![false]);
     }
 }
