@@ -422,6 +422,7 @@ fn a_diamond_is_exactly_once_and_in_order_per_path() {
         seed: None,
         trace: TraceMode::HashOnly,
         mutant: Some(snapsim::mutant::Mutant::ClReordering),
+        max_events: snapsim::DEFAULT_MAX_EVENTS,
     };
     let r = snapsim::simulate(&s, &opts, &mut |_, _| {}).unwrap();
     assert!(!r.verdict.ok);
