@@ -831,7 +831,12 @@ fn validate(args: ValidateArgs) -> Result<(), Failure> {
     let mut invalid = 0;
     for path in &args.scenarios {
         match load(path) {
-            Ok(s) => outln!("{}: ok ({})", path.display(), s.name()),
+            Ok(s) => {
+                outln!("{}: ok ({})", shown(path), s.name());
+                for warning in snapsim::failure::warnings(&s) {
+                    errln!("snapsim: warning: {}: {}", shown(path), printable(&warning));
+                }
+            }
             Err(Failure::BadInput(msg)) => {
                 errln!("snapsim: error: {msg}");
                 invalid += 1;

@@ -4,6 +4,7 @@ mod backpressure;
 mod bad_input;
 mod bench;
 mod bounds;
+mod cli;
 mod compare;
 mod determinism;
 mod failures;
