@@ -196,7 +196,7 @@ impl fmt::Display for Duration {
     fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
         let v = self.0;
         for (unit, factor) in [("s", 1_000_000_000), ("ms", 1_000_000), ("us", 1_000)] {
-            if v >= factor && v % factor == 0 {
+            if v >= factor && v.is_multiple_of(factor) {
                 return write!(f, "{}{unit}", v / factor);
             }
         }
@@ -222,7 +222,7 @@ impl fmt::Display for ByteSize {
     fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
         let v = self.0;
         for (unit, factor) in [("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)] {
-            if v >= factor && v % factor == 0 {
+            if v >= factor && v.is_multiple_of(factor) {
                 return write!(f, "{}{unit}", v / factor);
             }
         }
@@ -277,7 +277,7 @@ impl FromStr for Rate {
 
 impl fmt::Display for Rate {
     fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        if self.0 % 1000 == 0 {
+        if self.0.is_multiple_of(1000) {
             write!(f, "{}/s", self.0 / 1000)
         } else {
             write!(f, "{}.{:03}/s", self.0 / 1000, self.0 % 1000)
@@ -316,7 +316,7 @@ impl fmt::Display for Bandwidth {
     fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
         let v = self.0;
         for (unit, factor) in [("GiB/s", 1 << 30), ("MiB/s", 1 << 20), ("KiB/s", 1 << 10)] {
-            if v >= factor && v % factor == 0 {
+            if v >= factor && v.is_multiple_of(factor) {
                 return write!(f, "{}{unit}", v / factor);
             }
         }
