@@ -19,6 +19,9 @@ pub enum Mutant {
     UnalignedForgetsOvertaken,
     /// Recovery that restores states but puts no recorded channel state back.
     RecoverySkipsChannelState,
+    /// Recovery that puts the recorded channel state back in reverse order: every record is
+    /// there once, so only the per-path order check can catch it.
+    RecoveryReversesChannelState,
     /// Recovery that rewinds sources one record too far (replays one record twice).
     SourceRewindTooFar,
     /// Recovery that rewinds sources one record too short (skips one record).
@@ -36,6 +39,7 @@ impl Mutant {
         Mutant::AlignedNoBlock,
         Mutant::UnalignedForgetsOvertaken,
         Mutant::RecoverySkipsChannelState,
+        Mutant::RecoveryReversesChannelState,
         Mutant::SourceRewindTooFar,
         Mutant::SourceRewindTooShort,
         Mutant::SinkEarlyCommit,
@@ -49,6 +53,7 @@ impl Mutant {
             Mutant::AlignedNoBlock => "aligned-no-block",
             Mutant::UnalignedForgetsOvertaken => "unaligned-forgets-overtaken",
             Mutant::RecoverySkipsChannelState => "recovery-skips-channel-state",
+            Mutant::RecoveryReversesChannelState => "recovery-reverses-channel-state",
             Mutant::SourceRewindTooFar => "source-rewind-too-far",
             Mutant::SourceRewindTooShort => "source-rewind-too-short",
             Mutant::SinkEarlyCommit => "sink-early-commit",
@@ -66,6 +71,9 @@ impl Mutant {
             }
             Mutant::RecoverySkipsChannelState => {
                 "recovery that does not restore the recorded channel state"
+            }
+            Mutant::RecoveryReversesChannelState => {
+                "recovery that restores the recorded channel state in reverse order"
             }
             Mutant::SourceRewindTooFar => "recovery that rewinds sources one record too far",
             Mutant::SourceRewindTooShort => "recovery that rewinds sources one record too short",
@@ -86,9 +94,9 @@ impl Mutant {
             | Mutant::SourceRewindTooFar
             | Mutant::SourceRewindTooShort
             | Mutant::SinkEarlyCommit => ProtocolKind::Aligned,
-            Mutant::UnalignedForgetsOvertaken | Mutant::RecoverySkipsChannelState => {
-                ProtocolKind::Unaligned
-            }
+            Mutant::UnalignedForgetsOvertaken
+            | Mutant::RecoverySkipsChannelState
+            | Mutant::RecoveryReversesChannelState => ProtocolKind::Unaligned,
             Mutant::AtLeastOnceAsExactlyOnce => ProtocolKind::AtLeastOnce,
         }
     }

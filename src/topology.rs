@@ -383,48 +383,4 @@ impl Topology {
             .position(|t| t.name == name)
             .map(|i| i as TaskId)
     }
-
-    /// How many copies of each source record the sinks should receive in a correct run:
-    /// the number of paths from the source to a sink, with broadcast edges multiplying.
-    pub fn sink_multiplicity(&self, source: TaskId) -> u64 {
-        fn walk(topo: &Topology, task: TaskId, memo: &mut Vec<Option<u64>>) -> u64 {
-            if let Some(v) = memo[task as usize] {
-                return v;
-            }
-            let t = &topo.tasks[task as usize];
-            let v = if t.role.is_sink() {
-                1
-            } else {
-                t.outputs
-                    .iter()
-                    .map(|o| match o.partition {
-                        Partition::Broadcast => o
-                            .channels
-                            .iter()
-                            .map(|&c| walk(topo, topo.channels[c as usize].dst, memo))
-                            .sum(),
-                        // Any one target: all targets of an edge lead to the same kind of path.
-                        _ => o
-                            .channels
-                            .first()
-                            .map_or(0, |&c| walk(topo, topo.channels[c as usize].dst, memo)),
-                    })
-                    .sum()
-            };
-            memo[task as usize] = Some(v);
-            v
-        }
-        let mut memo = vec![None; self.tasks.len()];
-        walk(self, source, &mut memo)
-    }
-
-    /// True when records of one key from one source reach a sink in offset order: every edge
-    /// is forward or hash, so all records of a key follow one path.
-    pub fn preserves_key_order(&self) -> bool {
-        self.tasks.iter().all(|t| {
-            t.outputs
-                .iter()
-                .all(|o| matches!(o.partition, Partition::Forward | Partition::Hash))
-        })
-    }
 }

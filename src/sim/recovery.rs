@@ -385,6 +385,9 @@ impl Simulation {
                     }
                 }
             }
+            if self.mutant == Some(Mutant::RecoveryReversesChannelState) {
+                recorded.reverse();
+            }
             self.channels[c].restore(&mut self.pool, next_seq, &recorded, now);
             let cr = &mut self.chan_rt[c];
             cr.blocked = false;
