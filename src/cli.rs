@@ -375,11 +375,11 @@ fn sweep(args: SweepArgs) -> Result<(), Failure> {
         ));
     }
     let grid = campaign::SweepGrid::new(&scenario, &args.vary, &protocols, args.seeds, limits())
-        .map_err(|e| Failure::BadInput(format!("{}: {e}", args.scenario.display())))?;
+        .map_err(|e| Failure::BadInput(format!("{}: {e}", shown(&args.scenario))))?;
     // Every point's scenario must be valid before anything runs.
     for c in 0..grid.combos() {
         campaign::point_scenario(&scenario, &grid.combo(c), limits())
-            .map_err(|e| Failure::BadInput(format!("{}: --vary {e}", args.scenario.display())))?;
+            .map_err(|e| Failure::BadInput(format!("{}: --vary {e}", shown(&args.scenario))))?;
     }
     let total = grid.len();
     let mut set = OutputSet::begin("--out", &args.out)?;
@@ -399,7 +399,7 @@ fn sweep(args: SweepArgs) -> Result<(), Failure> {
             .install(run),
         None => run(),
     }
-    .map_err(|e| Failure::BadInput(format!("{}: {e}", args.scenario.display())))?;
+    .map_err(|e| Failure::BadInput(format!("{}: {e}", shown(&args.scenario))))?;
     if let Some(b) = bar {
         b.finish_and_clear();
     }
@@ -421,7 +421,7 @@ fn sweep(args: SweepArgs) -> Result<(), Failure> {
             shard_n,
             rows.len(),
             total,
-            args.out.display()
+            shown(&args.out)
         );
     } else {
         let written = write_sweep(&meta, &rows, &mut set)?;
@@ -429,7 +429,7 @@ fn sweep(args: SweepArgs) -> Result<(), Failure> {
         outln!(
             "{} runs written to {} (sweep.jsonl, sweep.csv, charts {})",
             rows.len(),
-            args.out.display(),
+            shown(&args.out),
             written.join(", ")
         );
     }
@@ -449,11 +449,11 @@ fn merge(args: MergeArgs) -> Result<(), Failure> {
     for dir in &args.dirs {
         let read = |name: &str| {
             std::fs::read_to_string(dir.join(name)).map_err(|e| {
-                Failure::BadInput(format!("{}: cannot read: {e}", dir.join(name).display()))
+                Failure::BadInput(format!("{}: cannot read: {e}", shown(&dir.join(name))))
             })
         };
         let m: SweepMeta = serde_json::from_str(&read("sweep.meta.json")?).map_err(|e| {
-            Failure::BadInput(format!("{}: {e}", dir.join("sweep.meta.json").display()))
+            Failure::BadInput(format!("{}: {e}", shown(&dir.join("sweep.meta.json"))))
         })?;
         let mut plain = m.clone();
         plain.shard = None;
@@ -462,7 +462,7 @@ fn merge(args: MergeArgs) -> Result<(), Failure> {
             Some(first) if *first != plain => {
                 return Err(Failure::BadInput(format!(
                     "{}: a shard of a different sweep",
-                    dir.display()
+                    shown(dir)
                 )))
             }
             _ => {}
@@ -471,7 +471,7 @@ fn merge(args: MergeArgs) -> Result<(), Failure> {
             let row: campaign::SweepRow = serde_json::from_str(line).map_err(|e| {
                 Failure::BadInput(format!(
                     "{}: line {}: {e}",
-                    dir.join("sweep.jsonl").display(),
+                    shown(&dir.join("sweep.jsonl")),
                     i + 1
                 ))
             })?;
@@ -525,7 +525,7 @@ fn merge(args: MergeArgs) -> Result<(), Failure> {
     outln!(
         "{} runs merged into {} (sweep.jsonl, sweep.csv, charts {})",
         rows.len(),
-        args.out.display(),
+        shown(&args.out),
         written.join(", ")
     );
     Ok(())
@@ -603,7 +603,7 @@ fn traced_run(
         Some(c) => c,
         None => Choice {
             protocol: scenario_protocol(&scenario)
-                .map_err(|e| Failure::BadInput(format!("{}: {e}", path.display())))?,
+                .map_err(|e| Failure::BadInput(format!("{}: {e}", shown(path))))?,
             mutant: None,
         },
     };
@@ -625,7 +625,7 @@ fn trace(args: TraceArgs) -> Result<(), Failure> {
     let (mut set, name) = OutputSet::begin_file("--out", &args.out)?;
     let (scenario, result, out) = traced_run(&args.scenario, args.protocol, args.seed)?;
     let topo = snapsim::topology::Topology::build(&scenario, result.seed)
-        .map_err(|e| Failure::BadInput(format!("{}: {e}", args.scenario.display())))?;
+        .map_err(|e| Failure::BadInput(format!("{}: {e}", shown(&args.scenario))))?;
     let events = out.trace.events();
     let text = match args.format {
         Format::Jsonl => snapsim::report::export::jsonl(events),
@@ -648,7 +648,7 @@ fn trace(args: TraceArgs) -> Result<(), Failure> {
         result.scenario,
         result.protocol,
         result.seed,
-        args.out.display()
+        shown(&args.out)
     );
     Ok(())
 }
@@ -657,7 +657,7 @@ fn diagram(args: DiagramArgs) -> Result<(), Failure> {
     let (mut set, name) = OutputSet::begin_file("--out", &args.out)?;
     let (scenario, result, out) = traced_run(&args.scenario, args.protocol, args.seed)?;
     let topo = snapsim::topology::Topology::build(&scenario, result.seed)
-        .map_err(|e| Failure::BadInput(format!("{}: {e}", args.scenario.display())))?;
+        .map_err(|e| Failure::BadInput(format!("{}: {e}", shown(&args.scenario))))?;
     let from = args.from.unwrap_or(0);
     let until = args.until.unwrap_or(result.sim_time_ns);
     if until <= from {
@@ -806,14 +806,14 @@ fn load(path: &Path) -> Result<Scenario, Failure> {
             f.take(limits().file_bytes.saturating_add(1))
                 .read_to_end(&mut bytes)
         })
-        .map_err(|e| Failure::BadInput(format!("{}: cannot read: {e}", path.display())))?;
+        .map_err(|e| Failure::BadInput(format!("{}: cannot read: {e}", shown(path))))?;
     let stem = path
         .file_stem()
         .and_then(|s| s.to_str())
         .unwrap_or("scenario")
         .to_string();
     Scenario::from_json_limited(&bytes, &stem, limits())
-        .map_err(|e| Failure::BadInput(format!("{}: {e}", path.display())))
+        .map_err(|e| Failure::BadInput(format!("{}: {e}", shown(path))))
 }
 
 /// The protocol a scenario names (validation has checked the name).
@@ -901,12 +901,12 @@ fn run(args: RunArgs) -> Result<(), Failure> {
     scenario.failures.extend(args.fail.iter().cloned());
     scenario
         .validate_limited(limits())
-        .map_err(|e| Failure::BadInput(format!("{}: --fail: {e}", args.scenario.display())))?;
+        .map_err(|e| Failure::BadInput(format!("{}: --fail: {e}", shown(&args.scenario))))?;
     let choice = match args.protocol {
         Some(p) => p,
         None => Choice {
             protocol: scenario_protocol(&scenario)
-                .map_err(|e| Failure::BadInput(format!("{}: {e}", args.scenario.display())))?,
+                .map_err(|e| Failure::BadInput(format!("{}: {e}", shown(&args.scenario))))?,
             mutant: None,
         },
     };
@@ -921,7 +921,7 @@ fn run(args: RunArgs) -> Result<(), Failure> {
     let mut progress = Progress::new(!args.quiet, scenario.duration.ns());
     let wall = Instant::now();
     let result = simulate(&scenario, &opts, &mut |t, e| progress.update(t, e))
-        .map_err(|e| Failure::BadInput(format!("{}: {e}", args.scenario.display())))?;
+        .map_err(|e| Failure::BadInput(format!("{}: {e}", shown(&args.scenario))))?;
     progress.finish();
     let elapsed = wall.elapsed().as_secs_f64();
     let file = set.add(
@@ -1198,7 +1198,7 @@ fn compare(args: CompareArgs) -> Result<(), Failure> {
         if scenario.processes.is_some() && !p.supports_process_graphs() {
             return Err(Failure::BadInput(format!(
                 "{}: --protocols: `{p}` needs a dataflow job; process graphs support chandy-lamport and none",
-                args.scenario.display()
+                shown(&args.scenario)
             )));
         }
     }
@@ -1211,7 +1211,7 @@ fn compare(args: CompareArgs) -> Result<(), Failure> {
     for o in run_with_bar(&scenarios, &jobs) {
         results.push(
             o.result
-                .map_err(|e| Failure::BadInput(format!("{}: {e}", args.scenario.display())))?,
+                .map_err(|e| Failure::BadInput(format!("{}: {e}", shown(&args.scenario))))?,
         );
     }
     let name = scenarios[0].name().to_string();
