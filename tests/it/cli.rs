@@ -43,6 +43,15 @@ fn tree(dir: &Path) -> Vec<String> {
     v
 }
 
+/// Waits for a child spawned with a piped stderr; its exit status and what it wrote there.
+fn finish(mut child: std::process::Child) -> (std::process::ExitStatus, String) {
+    let mut stderr = String::new();
+    if let Some(mut e) = child.stderr.take() {
+        e.read_to_string(&mut stderr).unwrap();
+    }
+    (child.wait().unwrap(), stderr)
+}
+
 fn quickstart() -> PathBuf {
     crate::support::scenarios_dir().join("quickstart.json")
 }
@@ -164,14 +173,7 @@ fn a_closed_stdout_stops_the_printing_not_the_work() {
         .spawn()
         .unwrap();
     drop(child.stdout.take());
-    let status = child.wait().unwrap();
-    let mut stderr = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut stderr)
-        .unwrap();
+    let (status, stderr) = finish(child);
     assert_eq!(status.code(), Some(0), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
 
@@ -188,14 +190,7 @@ fn a_closed_stdout_stops_the_printing_not_the_work() {
     let mut stdout = child.stdout.take().unwrap();
     stdout.read_exact(&mut one).unwrap();
     drop(stdout);
-    let status = child.wait().unwrap();
-    let mut stderr = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut stderr)
-        .unwrap();
+    let (status, stderr) = finish(child);
     assert!(matches!(status.code(), Some(0 | 1)), "{status:?} {stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert_eq!(tree(&out).len(), 1, "{:?}", tree(&out));
@@ -220,14 +215,7 @@ fn an_interrupted_compare_leaves_no_partial_or_stray_file() {
         unsafe {
             libc::kill(child.id() as libc::pid_t, signal);
         }
-        let status = child.wait().unwrap();
-        let mut stderr = String::new();
-        child
-            .stderr
-            .take()
-            .unwrap()
-            .read_to_string(&mut stderr)
-            .unwrap();
+        let (status, stderr) = finish(child);
         assert!(!stderr.contains("panicked"), "{stderr}");
         match status.code() {
             // Interrupted: nothing at all, not even the folder.
