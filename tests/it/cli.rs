@@ -202,7 +202,7 @@ fn an_interrupted_compare_leaves_no_partial_or_stray_file() {
     let bp = crate::support::scenarios_dir().join("backpressure.json");
     for (signal, delay_ms) in [(libc::SIGINT, 300), (libc::SIGTERM, 600)] {
         let out = dir.path().join(format!("out{signal}"));
-        let mut child = Command::new(env!("CARGO_BIN_EXE_snapsim"))
+        let child = Command::new(env!("CARGO_BIN_EXE_snapsim"))
             .args(["compare", bp.to_str().unwrap(), "--seeds", "20", "--out"])
             .arg(&out)
             .current_dir(dir.path())
