@@ -133,7 +133,7 @@ pub fn check_determinism(
 /// The first run in which `mutant` breaks a promise: scenarios in order, seeds in order.
 /// Seeds are tried in parallel batches, the earliest hit wins, so the answer does not depend on
 /// the number of threads.
-pub fn hunt(mutant: Mutant, scenarios: &[Scenario], n: u32) -> Option<Outcome> {
+pub fn hunt(mutant: Mutant, scenarios: &[Scenario], n: u32, max_events: u64) -> Option<Outcome> {
     for (i, s) in scenarios.iter().enumerate() {
         if s.processes.is_some() && !mutant.base().supports_process_graphs() {
             continue;
@@ -148,7 +148,7 @@ pub fn hunt(mutant: Mutant, scenarios: &[Scenario], n: u32) -> Option<Outcome> {
                         seed: Some(seed),
                         trace: TraceMode::HashOnly,
                         mutant: Some(mutant),
-                        max_events: crate::DEFAULT_MAX_EVENTS,
+                        max_events,
                     },
                 )
             })
@@ -373,6 +373,7 @@ pub fn run_points(
     grid: &SweepGrid,
     indices: &[usize],
     limits: &Limits,
+    max_events: u64,
     progress: &(dyn Fn() + Sync),
 ) -> Result<Vec<SweepRow>, String> {
     indices
@@ -385,7 +386,7 @@ pub fn run_points(
                 seed: Some(pt.seed),
                 trace: TraceMode::HashOnly,
                 mutant: None,
-                max_events: crate::DEFAULT_MAX_EVENTS,
+                max_events,
             };
             let r = simulate(&s, &opts, &mut |_, _| {})
                 .map_err(|e| format!("with {}: {e}", describe(&pt.vary)))?;

@@ -39,6 +39,20 @@ struct Cli {
     /// checkpoints, records, steps, failures, seeds, runs; the defaults are in the README.
     #[arg(long = "limit", global = true, value_name = "KEY=VALUE", value_parser = parse_limit)]
     limit: Vec<String>,
+    /// Most events one run may take; past it the run stops with an error (exit 2), so no
+    /// scenario can stall a check or a sweep.
+    #[arg(long, global = true, default_value_t = snapsim::DEFAULT_MAX_EVENTS, value_parser = clap::value_parser!(u64).range(1..))]
+    max_events: u64,
+}
+
+/// `--max-events` of this invocation.
+static MAX_EVENTS: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+
+fn max_events() -> u64 {
+    MAX_EVENTS
+        .get()
+        .copied()
+        .unwrap_or(snapsim::DEFAULT_MAX_EVENTS)
 }
 
 /// The limits of this invocation: the defaults raised by `--limit`.
@@ -114,9 +128,6 @@ struct RunArgs {
     /// Seed of the run; overrides the scenario's.
     #[arg(long)]
     seed: Option<u64>,
-    /// Most events the run may take; past it the run stops with an error (exit 2).
-    #[arg(long, default_value_t = snapsim::DEFAULT_MAX_EVENTS, value_parser = clap::value_parser!(u64).range(1..))]
-    max_events: u64,
     /// Directory for the results file.
     #[arg(long, default_value = "results")]
     out: PathBuf,
@@ -390,7 +401,7 @@ fn sweep(args: SweepArgs) -> Result<(), Failure> {
             b.inc(1);
         }
     };
-    let run = || campaign::run_points(&scenario, &grid, &mine, limits(), &tick);
+    let run = || campaign::run_points(&scenario, &grid, &mine, limits(), max_events(), &tick);
     let rows = match args.jobs {
         Some(j) => rayon::ThreadPoolBuilder::new()
             .num_threads(j.max(1))
@@ -612,7 +623,7 @@ fn traced_run(
         seed,
         trace: TraceMode::Full,
         mutant: choice.mutant,
-        max_events: snapsim::DEFAULT_MAX_EVENTS,
+        max_events: max_events(),
     };
     let mut progress = Progress::new(true, scenario.duration.ns());
     let (result, out) = snapsim::simulate_full(&scenario, &opts, &mut |t, e| progress.update(t, e))
@@ -767,6 +778,7 @@ pub fn main() -> i32 {
         let _ = chosen.set(flag);
     }
     let _ = LIMITS.set(chosen);
+    let _ = MAX_EVENTS.set(cli.max_events);
     let outcome = match cli.command {
         Command::Run(args) => run(args),
         Command::Validate(args) => validate(args),
@@ -915,7 +927,7 @@ fn run(args: RunArgs) -> Result<(), Failure> {
         seed: args.seed,
         trace: TraceMode::HashOnly,
         mutant: choice.mutant,
-        max_events: args.max_events,
+        max_events: max_events(),
     };
     let mut set = OutputSet::begin("--out", &args.out)?;
     let mut progress = Progress::new(!args.quiet, scenario.duration.ns());
@@ -1009,7 +1021,7 @@ fn check(args: CheckArgs) -> Result<(), Failure> {
         let mut missed = 0;
         let bar = count_bar(Mutant::ALL.len(), "mutants");
         for &m in Mutant::ALL {
-            let found = campaign::hunt(m, &scenarios, args.seeds);
+            let found = campaign::hunt(m, &scenarios, args.seeds, max_events());
             if let Some(b) = &bar {
                 b.inc(1);
             }
@@ -1071,11 +1083,14 @@ fn check(args: CheckArgs) -> Result<(), Failure> {
             }
         }
     }
-    let jobs = campaign::check_jobs(
+    let mut jobs = campaign::check_jobs(
         &scenarios,
         (!chosen.is_empty()).then_some(&chosen[..]),
         args.seeds,
     );
+    for (_, opts) in &mut jobs {
+        opts.max_events = max_events();
+    }
     let outcomes = run_with_bar(&scenarios, &jobs);
     let mut bad = 0;
     let mut rows: std::collections::BTreeMap<(usize, String), CheckRow> = Default::default();
@@ -1206,7 +1221,10 @@ fn compare(args: CompareArgs) -> Result<(), Failure> {
         .map_err(Failure::BadInput)?;
     let mut set = OutputSet::begin("--out", &args.out)?;
     let scenarios = [scenario];
-    let jobs = campaign::check_jobs(&scenarios, Some(&chosen), args.seeds);
+    let mut jobs = campaign::check_jobs(&scenarios, Some(&chosen), args.seeds);
+    for (_, opts) in &mut jobs {
+        opts.max_events = max_events();
+    }
     let mut results = Vec::new();
     for o in run_with_bar(&scenarios, &jobs) {
         results.push(

@@ -469,7 +469,7 @@ fn the_bank_conserves_its_total_across_two_crashes() {
 fn every_mutant_is_caught_with_a_specific_message() {
     let scenarios = [load("quickstart"), load("backpressure"), load("failures")];
     for &m in Mutant::ALL {
-        let found = campaign::hunt(m, &scenarios, SEEDS)
+        let found = campaign::hunt(m, &scenarios, SEEDS, snapsim::DEFAULT_MAX_EVENTS)
             .unwrap_or_else(|| panic!("{m} not caught in {SEEDS} seeds"));
         let r = found.result.expect("hunt returns verified runs");
         let first = &r.verdict.violations[0];
