@@ -8,6 +8,7 @@ mod cli;
 mod compare;
 mod determinism;
 mod failures;
+mod golden;
 mod limits;
 mod properties;
 mod protocols;
