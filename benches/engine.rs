@@ -26,8 +26,9 @@ use std::time::Instant;
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use snapsim::engine::{EventQueue, RngStreams, Time, Trace, TraceEvent, TraceMode};
+use snapsim::engine::{EventQueue, RngStreams, Time};
 use snapsim::network::Latency;
+use snapsim::trace::{Trace, TraceEvent, TraceMode};
 
 /// Operations per sample for the cheap cases: large enough that timer overhead vanishes.
 const BATCH: u64 = 1 << 20;

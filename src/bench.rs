@@ -185,7 +185,7 @@ pub fn build_1000() -> Result<(Duration, usize), ScenarioError> {
         &scenario,
         ProtocolKind::ChandyLamport,
         scenario.seed,
-        crate::engine::TraceMode::HashOnly,
+        crate::trace::TraceMode::HashOnly,
         None,
     )?;
     let elapsed = start.elapsed();

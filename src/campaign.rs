@@ -4,11 +4,12 @@
 
 use rayon::prelude::*;
 
-use crate::engine::{RngStreams, TraceMode};
+use crate::engine::RngStreams;
 use crate::mutant::Mutant;
 use crate::protocols::ProtocolKind;
 use crate::report::RunResult;
 use crate::scenario::{Limits, Scenario};
+use crate::trace::TraceMode;
 use crate::{simulate, RunOptions};
 
 /// Checks `--seeds N`: at least one, and within `limits.seeds`.

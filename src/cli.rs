@@ -13,12 +13,13 @@ use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use snapsim::campaign;
-use snapsim::engine::{Time, TraceMode};
+use snapsim::engine::Time;
 use snapsim::mutant::Mutant;
 use snapsim::protocols::ProtocolKind;
 use snapsim::report::{fmt_ns, group};
 use snapsim::scenario::FailureSpec;
 use snapsim::scenario::Scenario;
+use snapsim::trace::TraceMode;
 use snapsim::{simulate, RunOptions};
 
 #[macro_use]

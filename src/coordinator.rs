@@ -11,11 +11,44 @@
 
 use std::collections::BTreeMap;
 
+use serde::Serialize;
+
 use crate::engine::Time;
 use crate::network::TaskId;
-use crate::report::CheckpointRecord;
 use crate::scenario::CheckpointingSpec;
 use crate::snapshot::{GlobalSnapshot, LocalSnapshot};
+
+/// One checkpoint's record (filled by the protocols and the coordinator).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CheckpointRecord {
+    /// Checkpoint id, from 1.
+    pub id: u64,
+    /// `completed`, `aborted` or `expired`.
+    pub status: String,
+    /// When the coordinator triggered it.
+    pub trigger_ns: Time,
+    /// When it completed or was given up.
+    pub end_ns: Time,
+    /// `end_ns - trigger_ns`.
+    pub duration_ns: Time,
+    /// Operator state bytes over all tasks.
+    pub state_bytes: u64,
+    /// Recorded channel state bytes over all tasks.
+    pub channel_state_bytes: u64,
+    /// Longest alignment at any task.
+    pub alignment_ns_max: Time,
+    /// Longest delay from trigger to first barrier at any task.
+    pub start_delay_ns_max: Time,
+    /// Data bytes waiting behind blocked inputs when tasks recorded their state (aligned).
+    pub held_back_bytes: u64,
+    /// Output data bytes overtaken by priority barriers (unaligned), part of the channel state.
+    pub overtaken_bytes: u64,
+    /// Tasks that acknowledged.
+    pub tasks_acknowledged: u64,
+    /// The final checkpoint, taken after every task had finished: it records final states
+    /// and says nothing about alignment or back-pressure, so summaries and charts leave it out.
+    pub at_end: bool,
+}
 
 /// The coordinator's settings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

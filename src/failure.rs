@@ -7,11 +7,28 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use serde::Serialize;
+
 use crate::engine::rng::unit;
 use crate::engine::{RngStreams, Time};
 use crate::network::{ChannelId, TaskId};
 use crate::scenario::{FailureSpec, Scenario};
 use crate::topology::Topology;
+
+/// One failure and its recovery.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FailureRecord {
+    /// When it happened.
+    pub at_ns: Time,
+    /// The checkpoint restored, `None` when none had completed.
+    pub restored_checkpoint: Option<u64>,
+    /// Records the sources read again.
+    pub replayed_records: u64,
+    /// Time from the failure until processing resumed.
+    pub downtime_ns: Time,
+    /// What caused it: `crash`, `after-checkpoint 3`, `during-alignment 5`, ...
+    pub cause: String,
+}
 
 /// A link stall: nothing crosses `channels` from `at` until `until`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,7 +70,7 @@ pub struct FailurePlan {
 }
 
 /// A planned failure that did not happen, and why.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct UnfiredFailure {
     /// Which failure: its index in the scenario's `failures` and what it is, such as
     /// `failures[1] (crash at 5s)`; for repeated crashes also how many did not happen.

@@ -60,6 +60,7 @@ pub mod checker;
 pub mod coordinator;
 pub mod engine;
 pub mod failure;
+pub mod human;
 pub mod mutant;
 pub mod network;
 pub mod protocols;
@@ -68,12 +69,14 @@ pub mod scenario;
 pub mod sim;
 pub mod snapshot;
 pub mod topology;
+pub mod trace;
 pub mod workload;
 
-use engine::{Time, TraceMode};
+use engine::Time;
 use protocols::ProtocolKind;
 use report::RunResult;
 use scenario::{Scenario, ScenarioError};
+use trace::TraceMode;
 
 /// How to run a scenario.
 #[derive(Debug, Clone)]
@@ -116,8 +119,8 @@ fn over_budget(opts: &RunOptions, out: &sim::RunOutput, what: &str) -> ScenarioE
         format!(
             "{what} stopped after {} events at simulated time {}, the limit of events per run; \
              shorten the scenario or raise the limit with --max-events",
-            report::group(opts.max_events),
-            report::fmt_ns(out.sim_time_ns)
+            human::group(opts.max_events),
+            human::fmt_ns(out.sim_time_ns)
         ),
     )
 }

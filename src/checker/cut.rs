@@ -10,10 +10,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::Violation;
-use crate::engine::trace::TraceEvent;
 use crate::network::{ChannelId, MsgKind};
 use crate::snapshot::GlobalSnapshot;
 use crate::topology::Topology;
+use crate::trace::TraceEvent;
 
 #[derive(Debug, Clone, Default)]
 struct ChannelLog {

@@ -24,9 +24,9 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::engine::trace::{TraceEvent, TraceObserver};
 use crate::sim::RunOutput;
 use crate::topology::Topology;
+use crate::trace::{TraceEvent, TraceObserver};
 use crate::workload::Behaviour;
 
 /// Every online check, as one trace observer.

@@ -1,4 +1,4 @@
-//! The discrete-event kernel: integer time, the event queue, named random streams and the trace.
+//! The discrete-event kernel: integer time, the event queue, named random streams and the run loop.
 //!
 //! Nothing in this module knows about channels, tasks or snapshot protocols. A [`Model`] owns
 //! the world; [`run`] pops events in (time, sequence) order and hands each one to the model,
@@ -6,11 +6,9 @@
 
 pub mod queue;
 pub mod rng;
-pub mod trace;
 
 pub use queue::EventQueue;
 pub use rng::{RngStream, RngStreams};
-pub use trace::{Trace, TraceEvent, TraceMode};
 
 /// Simulated time in integer nanoseconds since the start of the run.
 pub type Time = u64;

@@ -14,11 +14,12 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
-use crate::engine::{Time, TraceEvent, MS, SEC, US};
+use crate::engine::{Time, MS, SEC, US};
 use crate::network::MsgKind;
 use crate::protocols::{BARRIER, CANCEL, MARKER};
 use crate::snapshot::{GlobalSnapshot, LocalSnapshot};
 use crate::topology::Topology;
+use crate::trace::TraceEvent;
 use crate::workload::{Behaviour, Labels};
 
 /// At most this many data messages are drawn; control messages are always drawn.
@@ -1343,9 +1344,9 @@ fn legend_swatch(s: &mut String, k: Key, x: f64, y: f64) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::TraceMode;
     use crate::protocols::ProtocolKind;
     use crate::scenario::Scenario;
+    use crate::trace::TraceMode;
     use crate::{simulate_full, RunOptions};
 
     fn scenario(name: &str) -> Scenario {

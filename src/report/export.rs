@@ -11,16 +11,17 @@
 //! state is received in a later epoch than the one it was sent in; its receive is matched to
 //! the send with the same (channel, seq) in the latest earlier epoch.
 //!
-//! [`TraceMode::Full`]: crate::engine::TraceMode::Full
+//! [`TraceMode::Full`]: crate::trace::TraceMode::Full
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
 use serde_json::{json, Value};
 
-use crate::engine::{Time, TraceEvent};
+use crate::engine::Time;
 use crate::network::MsgKind;
 use crate::topology::Topology;
+use crate::trace::TraceEvent;
 
 /// The regular expression that parses the log of [`shiviz`] (paste it into ShiViz's "log
 /// parsing regular expression" box). One line per event: host, a space, the vector clock as a
@@ -683,9 +684,9 @@ pub fn shiviz(events: &[TraceEvent], topo: &Topology) -> (String, String) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::TraceMode;
     use crate::protocols::ProtocolKind;
     use crate::scenario::Scenario;
+    use crate::trace::TraceMode;
     use crate::RunOptions;
 
     /// A small job: two sources, a keyed count, a sink; mild back-pressure.

@@ -9,55 +9,11 @@ pub mod summary;
 use serde::Serialize;
 
 use crate::checker::Verdict;
+use crate::coordinator::CheckpointRecord;
 use crate::engine::Time;
+use crate::failure::FailureRecord;
+pub use crate::human::{fmt_bytes, fmt_ns, group};
 use crate::sim::RunOutput;
-
-/// One checkpoint's record (filled by the protocols and the coordinator).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct CheckpointRecord {
-    /// Checkpoint id, from 1.
-    pub id: u64,
-    /// `completed`, `aborted` or `expired`.
-    pub status: String,
-    /// When the coordinator triggered it.
-    pub trigger_ns: Time,
-    /// When it completed or was given up.
-    pub end_ns: Time,
-    /// `end_ns - trigger_ns`.
-    pub duration_ns: Time,
-    /// Operator state bytes over all tasks.
-    pub state_bytes: u64,
-    /// Recorded channel state bytes over all tasks.
-    pub channel_state_bytes: u64,
-    /// Longest alignment at any task.
-    pub alignment_ns_max: Time,
-    /// Longest delay from trigger to first barrier at any task.
-    pub start_delay_ns_max: Time,
-    /// Data bytes waiting behind blocked inputs when tasks recorded their state (aligned).
-    pub held_back_bytes: u64,
-    /// Output data bytes overtaken by priority barriers (unaligned), part of the channel state.
-    pub overtaken_bytes: u64,
-    /// Tasks that acknowledged.
-    pub tasks_acknowledged: u64,
-    /// The final checkpoint, taken after every task had finished: it records final states
-    /// and says nothing about alignment or back-pressure, so summaries and charts leave it out.
-    pub at_end: bool,
-}
-
-/// One failure and its recovery.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct FailureRecord {
-    /// When it happened.
-    pub at_ns: Time,
-    /// The checkpoint restored, `None` when none had completed.
-    pub restored_checkpoint: Option<u64>,
-    /// Records the sources read again.
-    pub replayed_records: u64,
-    /// Time from the failure until processing resumed.
-    pub downtime_ns: Time,
-    /// What caused it: `crash`, `after-checkpoint 3`, `during-alignment 5`, ...
-    pub cause: String,
-}
 
 /// Figures of a run beyond the contract's minimum.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -457,39 +413,6 @@ impl RunResult {
     }
 }
 
-/// `1234567` as `1,234,567`.
-pub fn group(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
-
-/// A duration for people: `1.25 s`, `3.4 ms`, `120 us`.
-pub fn fmt_ns(ns: Time) -> String {
-    match ns {
-        n if n >= 1_000_000_000 => format!("{:.3} s", n as f64 / 1e9),
-        n if n >= 1_000_000 => format!("{:.2} ms", n as f64 / 1e6),
-        n if n >= 1_000 => format!("{:.1} us", n as f64 / 1e3),
-        n => format!("{n} ns"),
-    }
-}
-
-/// A size for people: `1.5 MiB`.
-pub fn fmt_bytes(b: u64) -> String {
-    match b {
-        n if n >= 1 << 30 => format!("{:.2} GiB", n as f64 / (1u64 << 30) as f64),
-        n if n >= 1 << 20 => format!("{:.2} MiB", n as f64 / (1u64 << 20) as f64),
-        n if n >= 1 << 10 => format!("{:.1} KiB", n as f64 / 1024.0),
-        n => format!("{n} B"),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -501,13 +424,5 @@ mod tests {
         assert_eq!(percentile(&v, 99), Some(99));
         assert_eq!(percentile(&[7], 99), Some(7));
         assert_eq!(percentile(&[], 50), None);
-    }
-
-    #[test]
-    fn numbers_for_people() {
-        assert_eq!(group(1234567), "1,234,567");
-        assert_eq!(group(12), "12");
-        assert_eq!(fmt_ns(1_500_000), "1.50 ms");
-        assert_eq!(fmt_bytes(2048), "2.0 KiB");
     }
 }

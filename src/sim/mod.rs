@@ -20,12 +20,13 @@ use std::collections::VecDeque;
 
 use crate::coordinator::{AbortReason, Coordinator, CoordinatorConfig};
 use crate::engine::rng::RngStream;
-use crate::engine::{Model, RngStreams, Scheduler, Time, Trace, TraceEvent, TraceMode};
+use crate::engine::{Model, RngStreams, Scheduler, Time};
 use crate::network::{Channel, ChannelId, Message, MessagePool, MsgKind, TaskId};
 use crate::protocols::{Command, Control, ProtocolKind, TaskProtocol, TaskView};
 use crate::scenario::{Partition, ProcessWorkload, Scenario, ScenarioError};
 use crate::snapshot::LocalSnapshot;
 use crate::topology::{Role, Topology};
+use crate::trace::{Trace, TraceEvent, TraceMode};
 use crate::workload::{
     BankState, Behaviour, KeyedState, Labels, ScriptState, SinkState, SourceLog, Target,
 };
@@ -339,7 +340,7 @@ pub struct Simulation {
     /// Between a crash and the restart: nothing runs.
     down: bool,
     /// Every failure so far.
-    failure_log: Vec<crate::report::FailureRecord>,
+    failure_log: Vec<crate::failure::FailureRecord>,
     /// Causes of crashes, indexed by `Event::Crash`.
     causes: Vec<String>,
     /// Recoveries started so far.

@@ -5,11 +5,13 @@
 
 use super::{Event, Simulation};
 use crate::coordinator::AbortReason;
-use crate::engine::{Time, TraceEvent};
+use crate::engine::Time;
+use crate::failure::FailureRecord;
+use crate::human::fmt_ns;
 use crate::mutant::Mutant;
 use crate::network::{Message, TaskId};
 use crate::protocols::{Breakage, Mutated, ProtocolKind, TaskProtocol, TaskView};
-use crate::report::{fmt_ns, FailureRecord};
+use crate::trace::TraceEvent;
 use crate::workload::Behaviour;
 
 /// Wraps a correct protocol into the mutant's broken variant, if the mutant breaks a protocol.

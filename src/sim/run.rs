@@ -1,10 +1,11 @@
 //! Running a simulation to the end and collecting what it produced.
 
 use super::Simulation;
-use crate::engine::{self, Model, Time, Trace, TraceMode};
+use crate::engine::{self, Model, Time};
 use crate::failure::UnfiredFailure;
+use crate::human::fmt_ns;
 use crate::protocols::ProtocolKind;
-use crate::report::fmt_ns;
+use crate::trace::{Trace, TraceMode};
 use crate::workload::Behaviour;
 
 /// Per-task figures at the end of a run.
@@ -41,7 +42,7 @@ pub struct RunOutput {
     /// Final state label of every scripted process, by task.
     pub script_states: Vec<Option<String>>,
     /// Every checkpoint the coordinator started, by id.
-    pub checkpoints: Vec<crate::report::CheckpointRecord>,
+    pub checkpoints: Vec<crate::coordinator::CheckpointRecord>,
     /// Every completed snapshot, with its content.
     pub snapshots: Vec<crate::snapshot::GlobalSnapshot>,
     /// Times the failed checkpoints exceeded `tolerable_failures`.
@@ -49,7 +50,7 @@ pub struct RunOutput {
     /// Names of scripted states and messages, by label index.
     pub labels: crate::workload::Labels,
     /// Every failure and its recovery.
-    pub failures: Vec<crate::report::FailureRecord>,
+    pub failures: Vec<crate::failure::FailureRecord>,
     /// Every task's state at the end.
     pub final_states: Vec<Behaviour>,
     /// The run stopped because it used up its budget of events, not because it ended.

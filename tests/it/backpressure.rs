@@ -2,8 +2,8 @@
 
 use std::collections::BTreeMap;
 
-use snapsim::engine::{TraceEvent, TraceMode};
 use snapsim::protocols::ProtocolKind;
+use snapsim::trace::{TraceEvent, TraceMode};
 
 use crate::support::{parse, run};
 

@@ -6,9 +6,9 @@
 use std::time::Duration;
 
 use serde_json::json;
-use snapsim::engine::{TraceEvent, TraceMode};
 use snapsim::protocols::ProtocolKind;
 use snapsim::scenario::Scenario;
+use snapsim::trace::{TraceEvent, TraceMode};
 use snapsim::{simulate, simulate_full, RunOptions};
 
 use crate::support::run;

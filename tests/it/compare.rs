@@ -90,7 +90,7 @@ fn summaries_leave_out_the_final_checkpoint() {
         &s,
         snapsim::protocols::ProtocolKind::Aligned,
         None,
-        snapsim::engine::TraceMode::HashOnly,
+        snapsim::trace::TraceMode::HashOnly,
     );
     let last = r.checkpoints.last().unwrap();
     assert!(

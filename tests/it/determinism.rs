@@ -1,7 +1,7 @@
 //! The same scenario and seed give the same run; another seed gives another run.
 
-use snapsim::engine::TraceMode;
 use snapsim::protocols::ProtocolKind;
+use snapsim::trace::TraceMode;
 
 use crate::support::{load, run};
 
@@ -62,7 +62,7 @@ fn adding_a_source_does_not_shift_the_other_tasks_draws() {
             .events()
             .iter()
             .filter_map(|e| match *e {
-                snapsim::engine::TraceEvent::Receive { t, ch: 0, seq } => Some((t, seq)),
+                snapsim::trace::TraceEvent::Receive { t, ch: 0, seq } => Some((t, seq)),
                 _ => None,
             })
             .collect::<Vec<_>>()

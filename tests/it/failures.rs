@@ -14,12 +14,12 @@ use std::time::{Duration as WallDuration, Instant};
 use serde_json::{json, Value};
 use snapsim::campaign;
 use snapsim::checker::ExactlyOnce;
-use snapsim::engine::TraceMode;
 use snapsim::mutant::Mutant;
 use snapsim::protocols::ProtocolKind;
 use snapsim::report::RunResult;
 use snapsim::scenario::{Duration, FailureSpec, Scenario};
 use snapsim::sim::Simulation;
+use snapsim::trace::TraceMode;
 
 use crate::support::{load, parse, run, scenarios_dir};
 

@@ -18,8 +18,8 @@ use std::path::{Path, PathBuf};
 use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 use snapsim::campaign::applicable;
-use snapsim::engine::TraceMode;
 use snapsim::scenario::Scenario;
+use snapsim::trace::TraceMode;
 use snapsim::{simulate, RunOptions};
 
 use crate::support::shipped;

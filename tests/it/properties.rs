@@ -11,11 +11,11 @@ use proptest::strategy::ValueTree;
 use proptest::test_runner::{Config, FileFailurePersistence, RngSeed, TestCaseError, TestRunner};
 use serde_json::{json, Value};
 
-use snapsim::engine::TraceMode;
 use snapsim::mutant::Mutant;
 use snapsim::protocols::ProtocolKind;
 use snapsim::report::RunResult;
 use snapsim::scenario::Scenario;
+use snapsim::trace::TraceMode;
 use snapsim::{simulate, RunOptions};
 
 /// `cases` generated cases from a fixed seed, so that CI sees the same cases every time.

@@ -1,15 +1,15 @@
 //! The protocols on the shipped scenarios: known answers and emergent comparisons.
 
-use snapsim::engine::TraceMode;
 use snapsim::protocols::ProtocolKind;
 use snapsim::report::RunResult;
+use snapsim::trace::TraceMode;
 use snapsim::workload::Behaviour;
 
 use crate::support::{load, run, shipped};
 
 /// Completed periodic checkpoints: the final one, after every task has finished, records
 /// only final states and says nothing about back-pressure.
-fn completed(r: &RunResult) -> Vec<&snapsim::report::CheckpointRecord> {
+fn completed(r: &RunResult) -> Vec<&snapsim::coordinator::CheckpointRecord> {
     r.checkpoints
         .iter()
         .filter(|c| c.status == "completed" && !c.at_end)

@@ -1,8 +1,8 @@
 //! Every shipped scenario validates and runs, and the schema file is in step with the code.
 
-use snapsim::engine::TraceMode;
 use snapsim::protocols::ProtocolKind;
 use snapsim::scenario::Scenario;
+use snapsim::trace::TraceMode;
 
 use crate::support::{load, run, scenarios_dir, shipped};
 

@@ -2,11 +2,11 @@
 
 use std::path::{Path, PathBuf};
 
-use snapsim::engine::TraceMode;
 use snapsim::protocols::ProtocolKind;
 use snapsim::report::RunResult;
 use snapsim::scenario::Scenario;
 use snapsim::sim::RunOutput;
+use snapsim::trace::TraceMode;
 use snapsim::{simulate_full, RunOptions};
 
 /// The repository's `scenarios/` directory.

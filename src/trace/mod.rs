@@ -9,7 +9,7 @@
 
 use serde::Serialize;
 
-use super::Time;
+use crate::engine::Time;
 
 /// Whether the trace keeps its events or only hashes them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
