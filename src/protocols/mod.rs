@@ -37,6 +37,37 @@ pub const BARRIER: u8 = 2;
 /// Control-message tag of a cancellation marker (Flink's `CancelCheckpointMarker`).
 pub const CANCEL: u8 = 3;
 
+/// A kind of control message: its tag on the wire and its name in traces, diagrams and
+/// exports. Tags mean the same in every protocol that uses them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ControlKind {
+    /// The tag carried by the message.
+    pub tag: u8,
+    /// The name shown to people: `marker`, `barrier`, `cancel`.
+    pub name: &'static str,
+}
+
+/// Every control-message kind, in tag order.
+pub const CONTROL_KINDS: &[ControlKind] = &[
+    ControlKind {
+        tag: MARKER,
+        name: "marker",
+    },
+    ControlKind {
+        tag: BARRIER,
+        name: "barrier",
+    },
+    ControlKind {
+        tag: CANCEL,
+        name: "cancel",
+    },
+];
+
+/// The kind of control message with `tag`, if any protocol uses it.
+pub fn control_kind(tag: u8) -> Option<&'static ControlKind> {
+    CONTROL_KINDS.iter().find(|k| k.tag == tag)
+}
+
 /// What a protocol may look at when it handles an event at its task.
 #[derive(Debug, Clone, Copy)]
 pub struct TaskView {
