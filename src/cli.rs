@@ -836,7 +836,7 @@ fn scenario_protocol(s: &Scenario) -> Result<ProtocolKind, String> {
             .protocol
             .parse()
             .map_err(|e| format!("checkpointing.protocol: {e}")),
-        None => Ok(ProtocolKind::None),
+        None => Ok(ProtocolKind::baseline()),
     }
 }
 
@@ -985,7 +985,7 @@ fn check(args: CheckArgs) -> Result<(), Failure> {
     let per_scenario = if args.mutants {
         Mutant::ALL.len()
     } else if args.protocol.is_empty() {
-        ProtocolKind::ALL.len()
+        ProtocolKind::all().count()
     } else {
         args.protocol.len()
     };

@@ -106,7 +106,7 @@ pub(super) fn bench(args: BenchArgs) -> Result<(), Failure> {
         bank_line("bank-1m", bench::bank_1m(args.quick), true, &args, runs)?;
     }
     if wanted("dataflow-bp") {
-        for p in [ProtocolKind::Aligned, ProtocolKind::Unaligned] {
+        for p in ["aligned", "unaligned"].map(|n| ProtocolKind::named(n).expect("registered")) {
             let job = format!("dataflow-bp:{}", p.name());
             let m = median_of(&job, args.quick, runs)?;
             let mut line = line_json("dataflow-bp", &m, None);

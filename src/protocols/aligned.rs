@@ -19,8 +19,25 @@
 //! With a timeout (`aligned-timeout`, see `aligned_timeout.rs`) an alignment that runs past it
 //! switches to unaligned for that checkpoint.
 
+use super::{Descriptor, Graphs, Promises};
 use super::{snapshot_and_forward, Command, Control, TaskProtocol, TaskView, BARRIER, CANCEL};
 use crate::engine::Time;
+
+/// `aligned` in the registry.
+pub(super) static DESCRIPTOR: Descriptor = Descriptor {
+    name: "aligned",
+    summary: "Flink's exactly-once aligned barriers",
+    promises: Promises {
+        consistent_cuts: true,
+        exactly_once: true,
+    },
+    graphs: Graphs::Dataflow,
+    takes_snapshots: true,
+    max_concurrent: None,
+    control_kinds: &[super::BARRIER_KIND, super::CANCEL_KIND],
+    params: &[],
+    build: |view, _| Box::new(Aligned::new(view)),
+};
 
 /// The alignment in progress.
 #[derive(Debug, Clone)]

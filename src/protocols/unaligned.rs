@@ -11,7 +11,24 @@
 //! As in Flink, only one unaligned checkpoint is in flight at a task: a newer barrier while an
 //! older checkpoint still waits for barriers declines the older one.
 
+use super::{Descriptor, Graphs, Promises};
 use super::{snapshot_and_forward, Command, Control, TaskProtocol, TaskView, BARRIER, CANCEL};
+
+/// `unaligned` in the registry.
+pub(super) static DESCRIPTOR: Descriptor = Descriptor {
+    name: "unaligned",
+    summary: "Flink's unaligned checkpoints: barriers overtake data, which is recorded",
+    promises: Promises {
+        consistent_cuts: true,
+        exactly_once: true,
+    },
+    graphs: Graphs::Dataflow,
+    takes_snapshots: true,
+    max_concurrent: None,
+    control_kinds: &[super::BARRIER_KIND, super::CANCEL_KIND],
+    params: &[],
+    build: |view, _| Box::new(Unaligned::new(view)),
+};
 
 /// One task's unaligned-checkpoint state.
 #[derive(Debug, Clone)]

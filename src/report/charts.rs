@@ -11,6 +11,7 @@ use plotters::prelude::*;
 use plotters::style::FontStyle;
 
 use super::RunResult;
+use crate::protocols::ProtocolKind;
 
 /// Draws the series legend the same way on every chart: a framed box at `position`.
 fn legend<'a, DB: DrawingBackend + 'a, X: Ranged, Y: Ranged>(
@@ -51,18 +52,34 @@ fn register_fonts() {
     });
 }
 
+/// Protocols that take snapshots get these in registry order (matplotlib's `tab10`, grey
+/// left out); the baseline is grey and anything else (a mutant) cyan.
+const PALETTE: [RGBColor; 8] = [
+    RGBColor(31, 119, 180),
+    RGBColor(255, 127, 14),
+    RGBColor(44, 160, 44),
+    RGBColor(214, 39, 40),
+    RGBColor(148, 103, 189),
+    RGBColor(140, 86, 75),
+    RGBColor(227, 119, 194),
+    RGBColor(188, 189, 34),
+];
+const BASELINE: RGBColor = RGBColor(127, 127, 127);
+const OTHER: RGBColor = RGBColor(23, 190, 207);
+
 /// The colour of a protocol, the same in every chart.
 pub fn colour(protocol: &str) -> RGBColor {
-    match protocol {
-        "chandy-lamport" => RGBColor(31, 119, 180),
-        "aligned" => RGBColor(255, 127, 14),
-        "unaligned" => RGBColor(44, 160, 44),
-        "aligned-timeout" => RGBColor(214, 39, 40),
-        "at-least-once" => RGBColor(148, 103, 189),
-        "stop-the-world" => RGBColor(140, 86, 75),
-        "none" => RGBColor(127, 127, 127),
-        _ => RGBColor(23, 190, 207),
+    let Some(kind) = ProtocolKind::named(protocol) else {
+        return OTHER;
+    };
+    if !kind.takes_snapshots() {
+        return BASELINE;
     }
+    let rank = ProtocolKind::all()
+        .filter(|p| p.takes_snapshots())
+        .position(|p| p == kind)
+        .unwrap_or(0);
+    PALETTE[rank % PALETTE.len()]
 }
 
 /// Draws a chart on an SVG canvas.

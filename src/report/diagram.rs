@@ -1433,7 +1433,7 @@ mod tests {
     }
 
     fn cl_paper_svg() -> String {
-        let out = run("cl-paper", ProtocolKind::ChandyLamport);
+        let out = run("cl-paper", "chandy-lamport".parse().unwrap());
         let topo = Topology::build(&scenario("cl-paper"), 0).unwrap();
         let events = out.trace.events();
         let end = events.iter().map(TraceEvent::time).max().unwrap();
@@ -1487,7 +1487,7 @@ mod tests {
 
     #[test]
     fn quickstart_window_stays_small() {
-        let out = run("quickstart", ProtocolKind::Aligned);
+        let out = run("quickstart", "aligned".parse().unwrap());
         let topo = Topology::build(&scenario("quickstart"), 1).unwrap();
         let window = (200 * MS, 205 * MS);
         let doc = svg(
@@ -1512,7 +1512,7 @@ mod tests {
 
     #[test]
     fn a_crash_and_its_recovery_under_unaligned_checkpoints() {
-        let out = run("failures", ProtocolKind::Unaligned);
+        let out = run("failures", "unaligned".parse().unwrap());
         let topo = Topology::build(&scenario("failures"), 1).unwrap();
         let events = out.trace.events();
         let crash = events

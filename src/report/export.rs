@@ -728,11 +728,11 @@ mod tests {
             "/scenarios/cl-paper.json"
         ))
         .unwrap();
-        run(&bytes, "cl-paper", ProtocolKind::ChandyLamport)
+        run(&bytes, "cl-paper", "chandy-lamport".parse().unwrap())
     }
 
     fn job() -> (Topology, Vec<TraceEvent>) {
-        run(JOB.as_bytes(), "job", ProtocolKind::Aligned)
+        run(JOB.as_bytes(), "job", "aligned".parse().unwrap())
     }
 
     /// The job with a crash in the middle, under unaligned checkpoints (which record channel
@@ -744,7 +744,7 @@ mod tests {
                "recovery": {"restart_delay": "1ms"},
                "checkpointing""#,
         );
-        run(json.as_bytes(), "job-crash", ProtocolKind::Unaligned)
+        run(json.as_bytes(), "job-crash", "unaligned".parse().unwrap())
     }
 
     fn check_jsonl(events: &[TraceEvent]) {

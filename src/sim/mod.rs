@@ -22,7 +22,7 @@ use crate::coordinator::{AbortReason, Coordinator, CoordinatorConfig};
 use crate::engine::rng::RngStream;
 use crate::engine::{Model, RngStreams, Scheduler, Time};
 use crate::network::{Channel, ChannelId, Message, MessagePool, MsgKind, TaskId};
-use crate::protocols::{Command, Control, ProtocolKind, TaskProtocol, TaskView};
+use crate::protocols::{Command, Control, Params, ProtocolKind, TaskProtocol, TaskView};
 use crate::scenario::{Partition, ProcessWorkload, Scenario, ScenarioError};
 use crate::snapshot::LocalSnapshot;
 use crate::topology::{Role, Topology};
@@ -353,8 +353,8 @@ pub struct Simulation {
     mutant: Option<crate::mutant::Mutant>,
     /// The scenario's scripted step times, to re-schedule after a crash.
     script_times: Vec<Time>,
-    /// For aligned-timeout, to make fresh protocol instances after a restart.
-    alignment_timeout: Time,
+    /// The protocol's parameters, to make fresh protocol instances after a restart.
+    params: Params,
     /// A checkpoint holding every task's final state has completed.
     final_done: bool,
     /// The final checkpoint expired: it would expire again (the same states, the same
@@ -400,14 +400,9 @@ impl Simulation {
         mutant: Option<crate::mutant::Mutant>,
     ) -> Result<Simulation, ScenarioError> {
         let topo = Topology::build(scenario, seed)?;
-        if !topo.is_dataflow && !protocol.supports_process_graphs() {
-            return Err(ScenarioError::new(
-                "--protocol",
-                format!(
-                    "`{protocol}` needs a dataflow job; process graphs support chandy-lamport and none"
-                ),
-            ));
-        }
+        protocol
+            .check_graph(!topo.is_dataflow)
+            .map_err(|why| ScenarioError::new("--protocol", why))?;
         let streams = RngStreams::new(seed);
         let limit = scenario.duration.ns();
         let mut labels = Labels::default();
@@ -548,7 +543,10 @@ impl Simulation {
         }
 
         let cp = scenario.checkpointing.as_ref();
-        let alignment_timeout = cp.map_or(10_000_000, |c| c.alignment_timeout.ns());
+        let params = cp.map_or_else(
+            || Params::resolve(protocol, &|_| None),
+            |c| c.params_for(protocol),
+        );
         let protocols = topo
             .tasks
             .iter()
@@ -560,7 +558,7 @@ impl Simulation {
                     inputs: t.inputs.len(),
                     is_source: t.role.is_source(),
                 };
-                let inner = protocol.instantiate(&view, alignment_timeout);
+                let inner = protocol.instantiate(&view, &params);
                 recovery::mutate(inner, mutant)
             })
             .collect();
@@ -575,8 +573,8 @@ impl Simulation {
             }
         };
         let mut coord_cfg = CoordinatorConfig::from_spec(cp);
-        if protocol == ProtocolKind::StopTheWorld {
-            coord_cfg.max_concurrent = 1;
+        if let Some(most) = protocol.max_concurrent() {
+            coord_cfg.max_concurrent = coord_cfg.max_concurrent.min(most);
         }
         let coord = Coordinator::new(coord_cfg, topo.tasks.len());
         let mut sim = Simulation {
@@ -615,7 +613,7 @@ impl Simulation {
             offsets_at_crash: Vec::new(),
             mutant,
             script_times: Vec::new(),
-            alignment_timeout,
+            params,
             final_done: false,
             final_given_up: false,
             ended_tasks: 0,
@@ -647,7 +645,7 @@ impl Simulation {
         sim.stall_order = order;
         sim.stalls_begun = vec![false; sim.plan.stalls.len()];
         sim.schedule_failures(true);
-        if protocol != ProtocolKind::None {
+        if protocol.takes_snapshots() {
             if let Some(interval) = sim.coord.config().interval {
                 if interval <= limit {
                     sim.sched.at(interval, Event::CheckpointTimer);
@@ -711,7 +709,7 @@ impl Simulation {
     fn job_done(&self) -> bool {
         self.topo.is_dataflow
             && self.ended_tasks == self.tasks.len()
-            && (self.protocol == ProtocolKind::None || self.final_done || self.final_given_up)
+            && (!self.protocol.takes_snapshots() || self.final_done || self.final_given_up)
     }
 
     /// After a crash a scripted step queues the next one when it comes up.
@@ -1307,7 +1305,7 @@ impl Simulation {
         }
         if self.is_transactional_sink(task) {
             let now = self.sched.now();
-            if self.protocol == ProtocolKind::None {
+            if !self.protocol.takes_snapshots() {
                 // Without checkpoints the last transaction commits when the job ends.
                 self.trace.record(TraceEvent::SinkCommit {
                     t: now,
@@ -1344,7 +1342,7 @@ impl Simulation {
     /// Once every task has finished, one more checkpoint records their final states and lets
     /// the sinks' last transactions commit (Flink's final checkpoint).
     fn maybe_final_checkpoint(&mut self) {
-        if self.protocol == ProtocolKind::None
+        if !self.protocol.takes_snapshots()
             || self.final_done
             || self.final_given_up
             || !self.coord.pending_ids().is_empty()

@@ -10,7 +10,7 @@ use crate::failure::FailureRecord;
 use crate::human::fmt_ns;
 use crate::mutant::Mutant;
 use crate::network::{Message, TaskId};
-use crate::protocols::{Breakage, Mutated, ProtocolKind, TaskProtocol, TaskView};
+use crate::protocols::{Breakage, Mutated, TaskProtocol, TaskView};
 use crate::trace::TraceEvent;
 use crate::workload::Behaviour;
 
@@ -351,10 +351,7 @@ impl Simulation {
                 inputs: spec.inputs.len(),
                 is_source: spec.role.is_source(),
             };
-            let mut p = mutate(
-                self.protocol.instantiate(&view, self.alignment_timeout),
-                self.mutant,
-            );
+            let mut p = mutate(self.protocol.instantiate(&view, &self.params), self.mutant);
             let mut ignored = Vec::new();
             for (i, &c) in closed.iter().enumerate() {
                 if c {
@@ -421,7 +418,7 @@ impl Simulation {
             last.replayed_records = replayed;
         }
         // Checkpointing resumes on its period; bank timers and sources start again.
-        if self.protocol != ProtocolKind::None {
+        if self.protocol.takes_snapshots() {
             if let Some(interval) = self.coord.config().interval {
                 let next = (now / interval + 1) * interval;
                 if next <= self.limit {
