@@ -1,5 +1,7 @@
-//! `snapsim check`: verifies runs of scenarios over many seeds and tabulates what the checkers
-//! found, or shows that every mutant is caught.
+//! `snapsim check`: runs verified over many seeds, or every mutant shown to be caught.
+//!
+//! Over seeds, each violation is printed with the command that reproduces it, and a table
+//! counts the runs, violations and exactly-once errors per scenario and protocol.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;

@@ -1,5 +1,4 @@
-//! `snapsim compare`: one scenario under several protocols and seeds; a table, summaries and
-//! charts.
+//! `snapsim compare`: one scenario under several protocols and seeds; table, summaries, charts.
 
 use std::path::PathBuf;
 

@@ -1,5 +1,7 @@
-//! `snapsim sweep` and `snapsim merge`: a grid of scenario variants, run whole or in shards,
-//! and the shards joined into what the whole sweep would have written.
+//! `snapsim sweep` and `snapsim merge`: a grid of scenario variants, whole or in shards.
+//!
+//! A shard writes its rows and a description of the whole sweep; merge checks that the
+//! shards belong to one sweep and writes what the unsharded sweep would have written.
 
 use std::path::{Path, PathBuf};
 

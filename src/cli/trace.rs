@@ -1,5 +1,6 @@
-//! `snapsim trace`: a run's events exported for other tools, and the fully traced run that
-//! exports and diagrams share.
+//! `snapsim trace`: a run's events exported for other tools.
+//!
+//! The fully traced run it makes, [`traced_run`], is the one `snapsim diagram` draws too.
 
 use std::path::{Path, PathBuf};
 
