@@ -14,7 +14,8 @@
 use std::fmt;
 
 use super::{
-    FailureSpec, GraphSpec, LatencySpec, OperatorKind, Partition, ProcessWorkload, Scenario,
+    DataflowSpec, FailureSpec, GraphSpec, LatencySpec, OperatorKind, Partition, ProcessSpec,
+    ProcessWorkload, Scenario,
 };
 
 /// Fixed cost of a run: the binary, the thread pool, the first pages of every pool.
@@ -106,164 +107,226 @@ fn latency_bound(l: &LatencySpec) -> u64 {
     }
 }
 
+/// What the job's parts contribute to later figures, beyond the figures themselves.
+#[derive(Default)]
+struct Parts {
+    /// The smallest message any part sends, in bytes (`u64::MAX` while none is known).
+    min_message: u64,
+    /// Keys held by keyed operators (counted over all of them), and the last such operator.
+    keyed_state: (u64, String),
+    /// Messages a bank or a script puts in flight from the start, and the field that sets it.
+    initial_in_flight: (u64, String),
+}
+
 /// Estimates what `s` needs. Cheap: a pass over the lists of the file, no topology.
 pub fn estimate(s: &Scenario) -> Estimate {
     let mut e = Estimate::default();
     let duration = s.duration.ns().max(1);
-    // Tasks and channels.
-    let mut min_message = u64::MAX;
-    let mut keyed_state: (u64, String) = (0, String::new());
-    let mut records = Need::new(0, "dataflow.operators");
+    let mut parts = Parts {
+        min_message: u64::MAX,
+        ..Parts::default()
+    };
+    e.records = Need::new(0, "dataflow.operators");
     if let Some(df) = &s.dataflow {
-        let mut tasks = 0u64;
-        let mut biggest = (0u64, String::from("dataflow.operators"));
-        let mut keys_max = 0u64;
-        for (i, op) in df.operators.iter().enumerate() {
-            let p = u64::from(op.parallelism);
-            tasks = tasks.saturating_add(p);
-            if p > biggest.0 {
-                biggest = (p, format!("dataflow.operators[{i}].parallelism"));
-            }
-            match &op.kind {
-                OperatorKind::Source(src) => {
-                    min_message = min_message.min(src.record_size.bytes().max(1));
-                    keys_max = keys_max.max(src.keys);
-                    let span = src.duration.map_or(duration, |d| d.ns().min(duration));
-                    let by_rate = src.rate.map(|r| {
-                        // Events per 1000 s times the span in ns, over 10^12.
-                        (u128::from(r.0) * u128::from(span) / 1_000_000_000_000)
-                            .min(u128::from(u64::MAX)) as u64
-                    });
-                    // Without a rate a source reads as fast as its cost allows, and never
-                    // faster than one record per nanosecond (the simulation's least cost).
-                    let by_cost = span / op.cost.map_or(1, |c| c.ns()).max(1);
-                    let limit = by_rate.unwrap_or(by_cost);
-                    let per_task = Some(src.records.map_or(limit, |r| r.min(limit)));
-                    if let Some(n) = per_task {
-                        let n = n.saturating_mul(p);
-                        if n > records.value / 2 || records.value == 0 {
-                            records.field = if by_rate.is_some() {
-                                format!("dataflow.operators[{i}].kind.source.rate")
-                            } else if src.records.is_some_and(|r| r <= by_cost) {
-                                format!("dataflow.operators[{i}].kind.source.records")
-                            } else {
-                                // Neither a rate nor a record count holds it back.
-                                format!("dataflow.operators[{i}].kind.source (no rate)")
-                            };
-                        }
-                        records.value = records.value.saturating_add(n);
-                    }
-                }
-                OperatorKind::KeyedCount(k) | OperatorKind::KeyedSum(k) | OperatorKind::Join(k) => {
-                    if let Some(o) = k.output_size {
-                        min_message = min_message.min(o.bytes().max(1));
-                    }
-                    keyed_state.1 = format!("dataflow.operators[{i}]");
-                    keyed_state.0 = keyed_state.0.saturating_add(1);
-                }
-                _ => {}
-            }
-        }
-        e.tasks = Need::new(tasks, biggest.1);
-        // Distinct keys held: each keyed operator holds at most every key once over its tasks.
-        // Keys are held once seen: no more of them than records read.
-        let seen = keys_max.min(records.value);
-        keyed_state.0 = keyed_state.0.saturating_mul(seen);
-        let mut channels = 0u64;
-        let mut field = String::from("dataflow.edges");
-        let mut largest = 0u64;
-        for (i, edge) in df.edges.iter().enumerate() {
-            let par = |name: &str| {
-                df.operators
-                    .iter()
-                    .find(|o| o.name == name)
-                    .map_or(0, |o| u64::from(o.parallelism))
-            };
-            let (pf, pt) = (par(&edge.from), par(&edge.to));
-            let n = if edge.partition == Partition::Forward {
-                pf
-            } else {
-                pf.saturating_mul(pt)
-            };
-            if n > largest {
-                largest = n;
-                field = format!("dataflow.edges[{i}]");
-            }
-            channels = channels.saturating_add(n);
-        }
-        e.channels = Need::new(channels, field);
+        dataflow_needs(df, duration, &mut e, &mut parts);
     }
-    let mut bank_in_flight = 0u64;
-    let mut bank_field = String::new();
     if let Some(ps) = &s.processes {
-        let (n, field) = match (&ps.count, &ps.names) {
-            (Some(c), _) => (u64::from(*c), "processes.count"),
-            (None, Some(list)) => (list.len() as u64, "processes.names"),
-            (None, None) => (0, "processes"),
-        };
-        e.tasks = Need::new(n, field);
-        let (channels, gfield) = match &ps.graph {
-            GraphSpec::Ring { bidirectional } => (
-                if *bidirectional && n > 2 {
-                    n.saturating_mul(2)
-                } else {
-                    n
-                },
-                "processes.graph.ring",
-            ),
-            GraphSpec::FullMesh {} => (
-                n.saturating_mul(n.saturating_sub(1)),
-                "processes.graph.full_mesh",
-            ),
-            GraphSpec::RandomKOut { k, .. } => (
-                n.saturating_mul(u64::from(*k)),
-                "processes.graph.random_k_out.k",
-            ),
-            GraphSpec::Edges(list) => (list.len() as u64, "processes.graph.edges"),
-        };
-        e.channels = Need::new(channels, gfield);
-        match &ps.workload {
-            ProcessWorkload::Bank(b) => {
-                min_message = min_message.min(b.message_size.bytes().max(1));
-                bank_in_flight = b.initial_transfers.saturating_mul(n);
-                bank_field = "processes.workload.bank.initial_transfers".to_string();
-                if let Some(iv) = b.transfer_interval {
-                    let started = (duration / iv.ns().max(1)).saturating_mul(n);
-                    records = Need::new(started, "processes.workload.bank.transfer_interval");
+        process_needs(s, ps, duration, &mut e, &mut parts);
+    }
+    let message = if parts.min_message == u64::MAX {
+        64
+    } else {
+        parts.min_message
+    };
+    e.in_flight = in_flight_need(s, e.channels.value, message, &parts.initial_in_flight);
+    e.checkpoints = checkpoint_triggers(s, duration);
+    // The last thing planned sets how long the timeline runs.
+    let mut horizon = (duration, String::from("duration"));
+    let (drained, field) = drain_end(s, duration);
+    later(&mut horizon, drained, field);
+    let (failures, crashes) = failure_needs(s, duration, &mut horizon);
+    e.failures = failures;
+    later_work(
+        s,
+        &mut horizon,
+        crashes,
+        parts.keyed_state.0,
+        e.in_flight.value,
+        message,
+    );
+    let bucket = (duration / 100).max(1);
+    // A run widens its buckets to keep at most this many, however long it runs.
+    const RUN_TIMELINE_BUCKETS: u64 = 200;
+    e.timeline_buckets = Need::new(
+        (horizon.0 / bucket + 1).min(RUN_TIMELINE_BUCKETS),
+        horizon.1,
+    );
+    e.timeline_buckets.detail = format!(
+        " (of {} each, a hundredth of `duration`)",
+        super::Duration(bucket)
+    );
+    e.memory = memory_need(&e, &parts.keyed_state);
+    e
+}
+
+/// A dataflow job's tasks, channels and records read, and its messages and keyed state.
+fn dataflow_needs(df: &DataflowSpec, duration: u64, e: &mut Estimate, parts: &mut Parts) {
+    let records = &mut e.records;
+    let mut tasks = 0u64;
+    let mut biggest = (0u64, String::from("dataflow.operators"));
+    let mut keys_max = 0u64;
+    for (i, op) in df.operators.iter().enumerate() {
+        let p = u64::from(op.parallelism);
+        tasks = tasks.saturating_add(p);
+        if p > biggest.0 {
+            biggest = (p, format!("dataflow.operators[{i}].parallelism"));
+        }
+        match &op.kind {
+            OperatorKind::Source(src) => {
+                parts.min_message = parts.min_message.min(src.record_size.bytes().max(1));
+                keys_max = keys_max.max(src.keys);
+                let span = src.duration.map_or(duration, |d| d.ns().min(duration));
+                let by_rate = src.rate.map(|r| {
+                    // Events per 1000 s times the span in ns, over 10^12.
+                    (u128::from(r.0) * u128::from(span) / 1_000_000_000_000)
+                        .min(u128::from(u64::MAX)) as u64
+                });
+                // Without a rate a source reads as fast as its cost allows, and never
+                // faster than one record per nanosecond (the simulation's least cost).
+                let by_cost = span / op.cost.map_or(1, |c| c.ns()).max(1);
+                let limit = by_rate.unwrap_or(by_cost);
+                let per_task = src.records.map_or(limit, |r| r.min(limit));
+                let n = per_task.saturating_mul(p);
+                if n > records.value / 2 || records.value == 0 {
+                    records.field = if by_rate.is_some() {
+                        format!("dataflow.operators[{i}].kind.source.rate")
+                    } else if src.records.is_some_and(|r| r <= by_cost) {
+                        format!("dataflow.operators[{i}].kind.source.records")
+                    } else {
+                        // Neither a rate nor a record count holds it back.
+                        format!("dataflow.operators[{i}].kind.source (no rate)")
+                    };
                 }
-                if b.relay {
-                    // Every transfer in flight is passed on once per hop until `duration`; a
-                    // hop takes the mean latency plus the cost, and at least a nanosecond.
-                    let hop = latency_mean(&s.network.latency)
-                        .saturating_add(ps.cost.map_or(0, |c| c.ns()))
-                        .max(1);
-                    let hops = bank_in_flight.saturating_mul(duration / hop);
-                    if hops > records.value {
-                        records = Need::new(hops, "processes.workload.bank.relay");
-                    }
+                records.value = records.value.saturating_add(n);
+            }
+            OperatorKind::KeyedCount(k) | OperatorKind::KeyedSum(k) | OperatorKind::Join(k) => {
+                if let Some(o) = k.output_size {
+                    parts.min_message = parts.min_message.min(o.bytes().max(1));
                 }
+                parts.keyed_state.1 = format!("dataflow.operators[{i}]");
+                parts.keyed_state.0 = parts.keyed_state.0.saturating_add(1);
             }
-            ProcessWorkload::Script(sc) => {
-                let steps = (sc.steps.len() as u64).saturating_add(sc.on_receive.len() as u64);
-                e.steps = Need::new(steps, "processes.workload.script.steps");
-                bank_in_flight = sc.steps.len() as u64;
-                bank_field = "processes.workload.script.steps".to_string();
-            }
+            _ => {}
         }
     }
-    e.records = records;
-    // Messages in flight: every channel's buffers full of the smallest message, plus what a
-    // bank puts in flight at time zero.
+    e.tasks = Need::new(tasks, biggest.1);
+    // Distinct keys held: each keyed operator holds at most every key once over its tasks.
+    // Keys are held once seen: no more of them than records read.
+    let seen = keys_max.min(e.records.value);
+    parts.keyed_state.0 = parts.keyed_state.0.saturating_mul(seen);
+    let mut channels = 0u64;
+    let mut field = String::from("dataflow.edges");
+    let mut largest = 0u64;
+    for (i, edge) in df.edges.iter().enumerate() {
+        let par = |name: &str| {
+            df.operators
+                .iter()
+                .find(|o| o.name == name)
+                .map_or(0, |o| u64::from(o.parallelism))
+        };
+        let (pf, pt) = (par(&edge.from), par(&edge.to));
+        let n = if edge.partition == Partition::Forward {
+            pf
+        } else {
+            pf.saturating_mul(pt)
+        };
+        if n > largest {
+            largest = n;
+            field = format!("dataflow.edges[{i}]");
+        }
+        channels = channels.saturating_add(n);
+    }
+    e.channels = Need::new(channels, field);
+}
+
+/// A process graph's tasks and channels, and what its workload sends and starts.
+fn process_needs(
+    s: &Scenario,
+    ps: &ProcessSpec,
+    duration: u64,
+    e: &mut Estimate,
+    parts: &mut Parts,
+) {
+    let (n, field) = match (&ps.count, &ps.names) {
+        (Some(c), _) => (u64::from(*c), "processes.count"),
+        (None, Some(list)) => (list.len() as u64, "processes.names"),
+        (None, None) => (0, "processes"),
+    };
+    e.tasks = Need::new(n, field);
+    let (channels, gfield) = match &ps.graph {
+        GraphSpec::Ring { bidirectional } => (
+            if *bidirectional && n > 2 {
+                n.saturating_mul(2)
+            } else {
+                n
+            },
+            "processes.graph.ring",
+        ),
+        GraphSpec::FullMesh {} => (
+            n.saturating_mul(n.saturating_sub(1)),
+            "processes.graph.full_mesh",
+        ),
+        GraphSpec::RandomKOut { k, .. } => (
+            n.saturating_mul(u64::from(*k)),
+            "processes.graph.random_k_out.k",
+        ),
+        GraphSpec::Edges(list) => (list.len() as u64, "processes.graph.edges"),
+    };
+    e.channels = Need::new(channels, gfield);
+    match &ps.workload {
+        ProcessWorkload::Bank(b) => {
+            parts.min_message = parts.min_message.min(b.message_size.bytes().max(1));
+            let in_flight = b.initial_transfers.saturating_mul(n);
+            parts.initial_in_flight = (
+                in_flight,
+                "processes.workload.bank.initial_transfers".to_string(),
+            );
+            if let Some(iv) = b.transfer_interval {
+                let started = (duration / iv.ns().max(1)).saturating_mul(n);
+                e.records = Need::new(started, "processes.workload.bank.transfer_interval");
+            }
+            if b.relay {
+                // Every transfer in flight is passed on once per hop until `duration`; a
+                // hop takes the mean latency plus the cost, and at least a nanosecond.
+                let hop = latency_mean(&s.network.latency)
+                    .saturating_add(ps.cost.map_or(0, |c| c.ns()))
+                    .max(1);
+                let hops = in_flight.saturating_mul(duration / hop);
+                if hops > e.records.value {
+                    e.records = Need::new(hops, "processes.workload.bank.relay");
+                }
+            }
+        }
+        ProcessWorkload::Script(sc) => {
+            let steps = (sc.steps.len() as u64).saturating_add(sc.on_receive.len() as u64);
+            e.steps = Need::new(steps, "processes.workload.script.steps");
+            parts.initial_in_flight = (
+                sc.steps.len() as u64,
+                "processes.workload.script.steps".to_string(),
+            );
+        }
+    }
+}
+
+/// Messages in flight at the peak: every channel's buffers full of the smallest `message`,
+/// plus what a bank or a script puts in flight at time zero (`initial`).
+fn in_flight_need(s: &Scenario, channels: u64, message: u64, initial: &(u64, String)) -> Need {
     let mut capacity = s
         .network
         .in_buffer
         .bytes()
         .saturating_add(s.network.out_buffer.bytes());
     let mut cap_field = String::from("network.in_buffer");
-    let mut max_latency = (
-        latency_bound(&s.network.latency),
-        String::from("network.latency"),
-    );
     for (i, l) in s.links.iter().enumerate() {
         let c = l
             .in_buffer
@@ -274,30 +337,23 @@ pub fn estimate(s: &Scenario) -> Estimate {
             capacity = c;
             cap_field = format!("links[{i}].in_buffer");
         }
-        if let Some(lat) = &l.latency {
-            let b = latency_bound(lat);
-            if b > max_latency.0 {
-                max_latency = (b, format!("links[{i}].latency"));
-            }
-        }
     }
-    let message = if min_message == u64::MAX {
-        64
-    } else {
-        min_message
-    };
     let per_channel = (capacity / message).saturating_add(1);
     let buffered = if s.dataflow.is_some() {
-        e.channels.value.saturating_mul(per_channel)
+        channels.saturating_mul(per_channel)
     } else {
         0
     };
-    e.in_flight = if bank_in_flight > buffered {
-        Need::new(bank_in_flight.saturating_add(buffered), bank_field)
+    let (initial, initial_field) = initial;
+    if *initial > buffered {
+        Need::new(initial.saturating_add(buffered), initial_field.clone())
     } else {
-        Need::new(bank_in_flight.saturating_add(buffered), cap_field)
-    };
-    // Checkpoints.
+        Need::new(initial.saturating_add(buffered), cap_field)
+    }
+}
+
+/// Periodic checkpoint triggers over `duration`, plus the snapshots a script initiates.
+fn checkpoint_triggers(s: &Scenario, duration: u64) -> Need {
     let mut checkpoints = Need::new(0, "checkpointing.interval");
     if let Some(c) = &s.checkpointing {
         if let Some(iv) = c.interval {
@@ -314,16 +370,37 @@ pub fn estimate(s: &Scenario) -> Estimate {
             checkpoints.value = checkpoints.value.saturating_add(n);
         }
     }
-    e.checkpoints = checkpoints;
-    // Failures, and the last thing planned (which sets how long the timeline runs).
-    let mut horizon = (duration, String::from("duration"));
-    fn later(horizon: &mut (u64, String), t: u64, field: String) {
-        if t > horizon.0 {
-            *horizon = (t, field);
+    checkpoints
+}
+
+/// Moves the last thing planned, `horizon`, to `t` when that is later, naming `field`.
+fn later(horizon: &mut (u64, String), t: u64, field: String) {
+    if t > horizon.0 {
+        *horizon = (t, field);
+    }
+}
+
+/// The longest latency of the network and its link overrides, and the field that sets it.
+fn max_latency(s: &Scenario) -> (u64, String) {
+    let mut max_latency = (
+        latency_bound(&s.network.latency),
+        String::from("network.latency"),
+    );
+    for (i, l) in s.links.iter().enumerate() {
+        if let Some(lat) = &l.latency {
+            let b = latency_bound(lat);
+            if b > max_latency.0 {
+                max_latency = (b, format!("links[{i}].latency"));
+            }
         }
     }
-    // What is in flight at `duration` drains hop by hop: each hop a latency and a
-    // processing cost (and a snapshot's synchronous copy).
+    max_latency
+}
+
+/// When what is in flight at `duration` has drained, and the field that sets it: it drains
+/// hop by hop, each hop a latency and a processing cost (or a snapshot's synchronous copy).
+fn drain_end(s: &Scenario, duration: u64) -> (u64, String) {
+    let max_latency = max_latency(s);
     let mut max_cost = (0u64, String::new());
     let mut hops = 2u64;
     let mut cost = |d: Option<super::Duration>, field: String| {
@@ -359,22 +436,23 @@ pub fn estimate(s: &Scenario) -> Estimate {
     }
     let hop = max_latency.0.saturating_add(max_cost.0);
     let field = if max_cost.0 > max_latency.0 {
-        max_cost.1.clone()
+        max_cost.1
     } else {
-        max_latency.1.clone()
+        max_latency.1
     };
-    later(
-        &mut horizon,
-        duration.saturating_add(hop.saturating_mul(hops)),
-        field,
-    );
+    (duration.saturating_add(hop.saturating_mul(hops)), field)
+}
+
+/// The planned failures (repeated crashes counted one by one) and how many of them are
+/// crashes; moves `horizon` to the last failure planned.
+fn failure_needs(s: &Scenario, duration: u64, horizon: &mut (u64, String)) -> (Need, u64) {
     let mut failures = Need::new(0, "failures");
     let mut crashes = 0u64;
     for (i, f) in s.failures.iter().enumerate() {
         let p = format!("failures[{i}]");
         let (count, field) = match f {
             FailureSpec::Crash { at, every, .. } => {
-                later(&mut horizon, at.ns(), format!("{p}.crash.at"));
+                later(horizon, at.ns(), format!("{p}.crash.at"));
                 match every {
                     Some(ev) if at.ns() < duration => (
                         (duration - at.ns()) / ev.ns().max(1) + 1,
@@ -391,7 +469,7 @@ pub fn estimate(s: &Scenario) -> Estimate {
                 at, duration: d, ..
             } => {
                 later(
-                    &mut horizon,
+                    horizon,
                     at.ns().saturating_add(d.ns()),
                     format!("{p}.stall.duration"),
                 );
@@ -400,7 +478,7 @@ pub fn estimate(s: &Scenario) -> Estimate {
             FailureSpec::AfterCheckpoints { delay, .. } => {
                 if let Some(d) = delay {
                     later(
-                        &mut horizon,
+                        horizon,
                         duration.saturating_add(d.ns()),
                         format!("{p}.after_checkpoints.delay"),
                     );
@@ -420,52 +498,52 @@ pub fn estimate(s: &Scenario) -> Estimate {
         }
         failures.value = failures.value.saturating_add(count);
     }
-    e.failures = failures;
+    (failures, crashes)
+}
+
+/// Moves `horizon` past the restarts after `crashes`, a script's last step, and a checkpoint
+/// still uploading at the end (its state, `keys` held and the messages in flight of
+/// `message` bytes, through the storage link, at most until it times out).
+fn later_work(
+    s: &Scenario,
+    horizon: &mut (u64, String),
+    crashes: u64,
+    keys: u64,
+    in_flight: u64,
+    message: u64,
+) {
     // Each crash stops the job for the restart delay.
     let restarts = horizon
         .0
         .saturating_add(crashes.saturating_mul(s.recovery.restart_delay.ns()));
-    later(&mut horizon, restarts, "recovery.restart_delay".to_string());
+    later(horizon, restarts, "recovery.restart_delay".to_string());
     if let Some(ps) = &s.processes {
         if let ProcessWorkload::Script(sc) = &ps.workload {
             for (i, st) in sc.steps.iter().enumerate() {
                 later(
-                    &mut horizon,
+                    horizon,
                     st.at.ns(),
                     format!("processes.workload.script.steps[{i}].at"),
                 );
             }
         }
     }
-    // A checkpoint still uploading at the end: its state through the storage link, at most
-    // until it times out.
     if let Some(c) = &s.checkpointing {
         if let Some(bw) = c.storage_bandwidth {
-            let state = keyed_state
-                .0
+            let state = keys
                 .saturating_mul(16)
-                .saturating_add(e.in_flight.value.saturating_mul(message));
+                .saturating_add(in_flight.saturating_mul(message));
             let upload = (u128::from(state) * 1_000_000_000 / u128::from(bw.0.max(1)))
                 .min(u128::from(c.timeout.ns())) as u64;
             let end = horizon.0.saturating_add(upload);
-            later(
-                &mut horizon,
-                end,
-                "checkpointing.storage_bandwidth".to_string(),
-            );
+            later(horizon, end, "checkpointing.storage_bandwidth".to_string());
         }
     }
-    let bucket = (duration / 100).max(1);
-    // A run widens its buckets to keep at most this many, however long it runs.
-    const RUN_TIMELINE_BUCKETS: u64 = 200;
-    e.timeline_buckets = Need::new(
-        (horizon.0 / bucket + 1).min(RUN_TIMELINE_BUCKETS),
-        horizon.1,
-    );
-    e.timeline_buckets.detail = format!(
-        " (of {} each, a hundredth of `duration`)",
-        super::Duration(bucket)
-    );
+}
+
+/// Peak memory: the measured costs of everything else estimated, and `keyed_state` (keys held
+/// and the last keyed operator), with the field of the largest term.
+fn memory_need(e: &Estimate, keyed_state: &(u64, String)) -> Need {
     // Memory: the measured costs, each term with the field that drives it.
     let terms = [
         (
@@ -515,15 +593,14 @@ pub fn estimate(s: &Scenario) -> Estimate {
         .max_by_key(|(b, _)| *b)
         .cloned()
         .unwrap_or_default();
-    e.memory = Need {
+    Need {
         value: total,
         field,
         detail: format!(
             " ({} tasks, {} channels, {} messages in flight)",
             e.tasks.value, e.channels.value, e.in_flight.value
         ),
-    };
-    e
+    }
 }
 
 #[cfg(test)]
