@@ -1,5 +1,7 @@
-//! `snapsim bench`: runs the reference workloads, each measurement in a fresh child process so
-//! that the peak memory the operating system reports belongs to that workload alone.
+//! `snapsim bench`: the reference workloads, each measured in a fresh child process.
+//!
+//! A fresh process per measurement makes the peak memory the operating system reports belong
+//! to that workload alone.
 
 use std::process::Command as Process;
 

@@ -5,6 +5,7 @@
 //! first problem with the field path, such as `dataflow.operators[2].parallelism`. Loading never
 //! panics, whatever the bytes.
 
+pub mod estimate;
 pub mod limits;
 mod shape;
 pub mod units;
@@ -15,6 +16,7 @@ use std::collections::BTreeMap;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+pub use estimate::Estimate;
 pub use limits::Limits;
 
 use crate::protocols::{Params, ProtocolKind};
