@@ -9,7 +9,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::Violation;
+use super::verdict::{Violation, ViolationKind};
 use crate::network::{ChannelId, MsgKind};
 use crate::snapshot::GlobalSnapshot;
 use crate::topology::Topology;
@@ -198,7 +198,7 @@ impl CutTracker {
                 self.received_at.get(&(snap.id, ch)),
             ) else {
                 out.push(Violation {
-                    kind: "incomplete-snapshot".into(),
+                    kind: ViolationKind::IncompleteSnapshot,
                     message: format!(
                         "snapshot {}: {} has no recorded state at one end",
                         snap.id,
@@ -217,7 +217,7 @@ impl CutTracker {
                 .collect();
             if let Some(first) = orphans.first() {
                 out.push(Violation {
-                    kind: "orphan-message".into(),
+                    kind: ViolationKind::OrphanMessage,
                     message: format!(
                         "snapshot {}: {}: {} message(s) received before the receiver recorded but sent after the sender recorded; the first is seq {first}",
                         snap.id,
@@ -238,7 +238,7 @@ impl CutTracker {
             let want_set: BTreeSet<u64> = expected.iter().copied().collect();
             let (kind, message) = if let Some(m) = want_set.difference(&got_set).next() {
                 (
-                    "missing-channel-state",
+                    ViolationKind::MissingChannelState,
                     format!(
                         "snapshot {}: {}: seq {m} was in flight at the cut but is not in the recorded channel state ({} recorded, {} in flight)",
                         snap.id,
@@ -249,7 +249,7 @@ impl CutTracker {
                 )
             } else if let Some(m) = got_set.difference(&want_set).next() {
                 (
-                    "extra-channel-state",
+                    ViolationKind::ExtraChannelState,
                     format!(
                         "snapshot {}: {}: seq {m} is recorded as channel state but was not in flight at the cut",
                         snap.id,
@@ -258,7 +258,7 @@ impl CutTracker {
                 )
             } else {
                 (
-                    "channel-state-order",
+                    ViolationKind::ChannelStateOrder,
                     format!(
                         "snapshot {}: {}: the recorded channel state holds the in-flight messages in the wrong order",
                         snap.id,
@@ -266,10 +266,7 @@ impl CutTracker {
                     ),
                 )
             };
-            out.push(Violation {
-                kind: kind.into(),
-                message,
-            });
+            out.push(Violation { kind, message });
         }
     }
 }
