@@ -6,6 +6,15 @@
 //! output), in order. A message q received that p had not sent in the cut is an orphan.
 //! "Sent" and "received" come from the trace (`Send` and `Receive` events before each task's
 //! `LocalSnapshot` event), never from the simulation's own bookkeeping.
+//!
+//! The tracker does not pair each receive with its send, as `trace::matching` does for the
+//! diagram and the exports: pairing keeps every send for the whole run (a recovery may deliver
+//! a message again), which on a run of ten million events is hundreds of megabytes and a tree
+//! insert per send, on the hottest path of the run. A cut needs less, so the tracker keeps
+//! less: per channel, how many messages were sent, which were taken, and which numbers were
+//! control messages in which epoch. The rule is the same: a recovery restarts sequence numbers
+//! from the restored cut, so a number means what it meant in its epoch, and numbers below the
+//! restored cut keep what they meant in the epoch they were sent in.
 
 use std::collections::{BTreeMap, BTreeSet};
 
