@@ -36,8 +36,8 @@ use crate::topology::Topology;
 /// Checks a finished run: every completed snapshot's cut, the sink outputs (for jobs) and
 /// conservation (for the bank), from what `online` saw of the trace (taken, to free its
 /// bookkeeping as soon as it is read), the recorded `snapshots` and, for the bank, its
-/// totals. Findings about what the protocol does not
-/// promise are reported as expected instead of failing the run.
+/// totals. Findings about what the protocol does not promise are reported as expected
+/// instead of failing the run.
 pub fn verify(
     topo: &Topology,
     online: OnlineChecker,
