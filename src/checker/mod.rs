@@ -27,7 +27,7 @@ pub use cut::CutTracker;
 pub use exactly_once::{all_sinks_transactional, has_sources_and_sinks, OutputChecker};
 pub use final_state::compare_final_states;
 pub use online::{OnlineChecker, OnlineHandle};
-pub use paths::SinkPaths;
+pub use paths::{SinkPaths, NOT_INTO_A_SINK};
 pub use verdict::{ExactlyOnce, Promises, Verdict, Violation, ViolationKind, MAX_PER_KIND};
 
 use crate::snapshot::GlobalSnapshot;
