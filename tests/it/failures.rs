@@ -13,7 +13,7 @@ use std::time::{Duration as WallDuration, Instant};
 
 use serde_json::{json, Value};
 use snapsim::campaign;
-use snapsim::checker::ExactlyOnce;
+use snapsim::checker::{ExactlyOnce, ViolationKind};
 use snapsim::mutant::Mutant;
 use snapsim::protocols::ProtocolKind;
 use snapsim::report::RunResult;
@@ -257,7 +257,7 @@ fn a_plain_sink_shows_replayed_output_as_expected_duplicates() {
                 r.verdict
                     .expected
                     .iter()
-                    .any(|v| v.kind == "duplicated-record"),
+                    .any(|v| v.kind == ViolationKind::DuplicatedRecord),
                 "{why}"
             );
         }

@@ -1,5 +1,6 @@
 //! The protocols on the shipped scenarios: known answers and emergent comparisons.
 
+use snapsim::checker::ViolationKind;
 use snapsim::protocols::ProtocolKind;
 use snapsim::report::RunResult;
 use snapsim::trace::TraceMode;
@@ -215,7 +216,7 @@ fn at_least_once_never_blocks_and_its_cuts_are_reported_not_hidden() {
         .verdict
         .expected
         .iter()
-        .any(|v| v.kind == "orphan-message"));
+        .any(|v| v.kind == ViolationKind::OrphanMessage));
     assert!(completed(&r)
         .iter()
         .all(|c| c.held_back_bytes == 0 && c.channel_state_bytes == 0));
@@ -471,5 +472,5 @@ fn a_diamond_is_exactly_once_and_in_order_per_path() {
         .verdict
         .violations
         .iter()
-        .any(|v| v.kind == "out-of-order"));
+        .any(|v| v.kind == ViolationKind::OutOfOrder));
 }
