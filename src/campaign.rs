@@ -400,7 +400,7 @@ pub fn run_points(
                 checkpoints_completed: r
                     .checkpoints
                     .iter()
-                    .filter(|c| c.status == "completed" && !c.at_end)
+                    .filter(|c| c.completed_while_running())
                     .count() as u64,
                 duration_p50_ns: row.duration_p50_ns,
                 duration_p99_ns: row.duration_p99_ns,

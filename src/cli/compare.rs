@@ -160,7 +160,7 @@ fn timeline_chart(name: &str, r: &RunResult) -> Result<Chart, String> {
                 (
                     c.trigger_ns as f64 / 1e6,
                     c.end_ns as f64 / 1e6,
-                    c.status == "completed",
+                    c.completed(),
                 )
             })
             .collect(),

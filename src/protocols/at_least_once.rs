@@ -23,7 +23,7 @@
 //!   its sender is restored as finished, never from the receiver's record alone (otherwise the
 //!   second end closes another input, and what still comes on it is never counted).
 
-use super::{Descriptor, Graphs, Promises};
+use super::{DeclineReason, Descriptor, Graphs, Promises};
 use super::{snapshot_and_forward, Command, Control, TaskProtocol, TaskView, BARRIER, CANCEL};
 use crate::engine::Time;
 
@@ -126,7 +126,10 @@ impl TaskProtocol for AtLeastOnce {
             CANCEL => {
                 self.pending.retain(|p| p.id > ctl.id);
                 self.latest_done = ctl.id;
-                out.push(Command::Decline { id: ctl.id });
+                out.push(Command::Decline {
+                    id: ctl.id,
+                    reason: DeclineReason::Cancelled,
+                });
                 out.push(Command::Broadcast {
                     tag: CANCEL,
                     id: ctl.id,

@@ -170,6 +170,8 @@ pub enum Command {
     Decline {
         /// Snapshot id.
         id: u64,
+        /// Why, for the checkpoint's `abort_reason`.
+        reason: DeclineReason,
     },
     /// Call [`TaskProtocol::on_timer`] with `token` at time `at`.
     SetTimer {
@@ -180,6 +182,17 @@ pub enum Command {
     },
     /// A source stops reading until the coordinator resumes it (stop-the-world).
     PauseSource,
+}
+
+/// Why a task gave up a snapshot (Flink's `CheckpointFailureReason` for declines).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeclineReason {
+    /// A newer snapshot's control message arrived first (Flink's
+    /// `CHECKPOINT_DECLINED_SUBSUMED`).
+    Superseded,
+    /// A cancellation marker for it arrived (Flink's
+    /// `CHECKPOINT_DECLINED_ON_CANCELLATION_BARRIER`).
+    Cancelled,
 }
 
 /// Records the local state for snapshot `id` and sends its control message `tag` on every
@@ -273,7 +286,7 @@ pub(crate) mod testing {
             match *c {
                 Command::Snapshot { id, .. } => s.0.push(id),
                 Command::Ack { id } => s.1.push(id),
-                Command::Decline { id } => s.2.push(id),
+                Command::Decline { id, .. } => s.2.push(id),
                 _ => {}
             }
         }

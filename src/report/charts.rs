@@ -130,9 +130,7 @@ fn protocols(runs: &[RunResult]) -> Vec<String> {
 
 /// Completed checkpoints taken while the job ran (not the final one).
 fn completed(r: &RunResult) -> impl Iterator<Item = &super::CheckpointRecord> {
-    r.checkpoints
-        .iter()
-        .filter(|c| c.status == "completed" && !c.at_end)
+    r.checkpoints.iter().filter(|c| c.completed_while_running())
 }
 
 /// Writes each protocol's name under its column, in pixel space (robust to tick placement).

@@ -961,8 +961,8 @@ impl Simulation {
                 }
                 Command::UnblockAll => self.unblock_all(task),
                 Command::Ack { id } => self.acknowledge(task, id),
-                Command::Decline { id } => {
-                    self.pending_aborts.push_back((id, AbortReason::Declined))
+                Command::Decline { id, reason } => {
+                    self.pending_aborts.push_back((id, reason.into()))
                 }
                 Command::SetTimer { at, token } => {
                     self.sched
@@ -1252,7 +1252,8 @@ impl Simulation {
             // The storage rejected the upload: the checkpoint fails.
             self.plan.upload_failures.remove(&id);
             self.coord.drop_upload(id);
-            self.pending_aborts.push_back((id, AbortReason::Declined));
+            self.pending_aborts
+                .push_back((id, AbortReason::UploadFailed));
             self.process_aborts();
             return;
         }

@@ -194,7 +194,7 @@ fn a_checkpoint_timeout_shorter_than_the_upload_ends_the_run() {
             .0
         });
         assert!(r.sim_time_ns < 500 * MS, "ran until {} ns", r.sim_time_ns);
-        assert!(r.checkpoints.iter().all(|c| c.status != "completed"));
+        assert!(r.checkpoints.iter().all(|c| !c.completed()));
         assert_eq!(
             r.checkpoints.last().map(|c| c.status.as_str()),
             Some("expired")
@@ -269,7 +269,7 @@ fn throughput_is_measured_over_the_jobs_active_time() {
         assert!(aligned
             .checkpoints
             .last()
-            .is_some_and(|c| c.at_end && c.status == "completed"));
+            .is_some_and(|c| c.at_end && c.completed()));
         // The timeline ends with the job too.
         let tl = &aligned.metrics.timeline;
         assert!(tl.records_out.len() as u64 * tl.bucket_ns <= aligned.sim_time_ns + tl.bucket_ns);

@@ -365,7 +365,7 @@ fn a_rejected_upload_fails_its_checkpoint_and_the_job_only_beyond_the_tolerance(
             .iter()
             .find(|c| c.id == 2)
             .expect("checkpoint 2");
-        assert_eq!(second.status, "aborted", "{why}");
+        assert_eq!(second.status.as_str(), "aborted", "{why}");
         let causes: Vec<&str> = r.failures.iter().map(|f| f.cause.as_str()).collect();
         if tolerable == 0 {
             assert_eq!(causes, ["tolerable-failures exceeded"], "{why}");
@@ -376,7 +376,7 @@ fn a_rejected_upload_fails_its_checkpoint_and_the_job_only_beyond_the_tolerance(
                 r.checkpoints
                     .iter()
                     .filter(|c| c.id != 2)
-                    .all(|c| c.status == "completed"),
+                    .all(|c| c.completed()),
                 "{why}"
             );
         }

@@ -13,7 +13,7 @@ use crate::support::{load, run, shipped};
 fn completed(r: &RunResult) -> Vec<&snapsim::coordinator::CheckpointRecord> {
     r.checkpoints
         .iter()
-        .filter(|c| c.status == "completed" && !c.at_end)
+        .filter(|c| c.completed_while_running())
         .collect()
 }
 
@@ -366,7 +366,7 @@ fn end_of_input_and_concurrency_edge_cases_complete_and_verify() {
                     "{file} under {p}: no checkpoint completed"
                 );
                 assert!(
-                    r.checkpoints.iter().all(|c| c.status == "completed"),
+                    r.checkpoints.iter().all(|c| c.completed()),
                     "{file} under {p}: {:?}",
                     r.checkpoints.iter().map(|c| &c.status).collect::<Vec<_>>()
                 );
