@@ -438,6 +438,18 @@ impl Simulation {
         }
     }
 
+    /// Stall `i` begins: the next one of a chain queued after a crash is queued, and the
+    /// link stops.
+    pub(super) fn on_stall(&mut self, i: u32) {
+        self.weak_events -= 1;
+        self.stalls_begun[i as usize] = true;
+        if let Some(pos) = self.stall_chain {
+            self.stall_chain = Some(pos + 1);
+            self.schedule_chained_stall();
+        }
+        self.stall(i);
+    }
+
     /// A link stall begins.
     pub(super) fn stall(&mut self, i: u32) {
         let stall = self.plan.stalls[i as usize].clone();
