@@ -8,8 +8,8 @@ use crate::coordinator::AbortReason;
 use crate::engine::Time;
 use crate::failure::FailureRecord;
 use crate::human::fmt_ns;
-use crate::mutant::Mutant;
 use crate::network::{Message, TaskId};
+use crate::protocols::Mutant;
 use crate::protocols::{Breakage, Mutated, TaskProtocol, TaskView};
 use crate::trace::TraceEvent;
 use crate::workload::Behaviour;
@@ -433,6 +433,18 @@ impl Simulation {
             }
             self.request_start(t);
         }
+    }
+
+    /// Stall `i` begins: the next one of a chain queued after a crash is queued, and the
+    /// link stops.
+    pub(super) fn on_stall(&mut self, i: u32) {
+        self.weak_events -= 1;
+        self.stalls_begun[i as usize] = true;
+        if let Some(pos) = self.stall_chain {
+            self.stall_chain = Some(pos + 1);
+            self.schedule_chained_stall();
+        }
+        self.stall(i);
     }
 
     /// A link stall begins.
