@@ -175,10 +175,12 @@ fn build_tasks(
             log_end: 0,
         });
     }
-    // The bank's neighbour choices come from the task's workload stream.
-    for t in tasks.iter_mut() {
+    // The bank's transfer choices (amount, neighbour) get a stream of their own: a clone of
+    // the workload stream, which draws the gaps between transfers, would replay the same
+    // numbers and tie each choice to the gap before it.
+    for (t, spec) in tasks.iter_mut().zip(&topo.tasks) {
         if let Behaviour::Bank(b) = &mut t.behaviour {
-            b.rng = Some(t.work_rng.clone());
+            b.rng = Some(streams.stream(&format!("bank/{}", spec.name)));
         }
     }
     tasks
@@ -388,5 +390,45 @@ impl Simulation {
                 log.stop_at = Time::MAX;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rand::RngCore;
+
+    use super::*;
+
+    #[test]
+    fn the_bank_draws_from_a_stream_of_its_own() {
+        let bytes = include_bytes!("../../scenarios/bank.json");
+        let scenario = Scenario::from_json(bytes, "bank").unwrap();
+        let sim = Simulation::new(
+            &scenario,
+            ProtocolKind::baseline(),
+            1,
+            TraceMode::HashOnly,
+            None,
+        )
+        .unwrap();
+        let streams = RngStreams::new(1);
+        let draws = |mut rng: crate::engine::RngStream| -> Vec<u64> {
+            (0..4).map(|_| rng.next_u64()).collect()
+        };
+        let mut banks = 0;
+        for (t, spec) in sim.tasks.iter().zip(&sim.topo.tasks) {
+            let Behaviour::Bank(b) = &t.behaviour else {
+                continue;
+            };
+            banks += 1;
+            let bank = draws(b.rng.clone().unwrap());
+            assert_eq!(bank, draws(streams.stream(&format!("bank/{}", spec.name))));
+            assert_ne!(
+                bank,
+                draws(streams.stream(&format!("workload/{}", spec.name))),
+                "the bank replays the workload stream"
+            );
+        }
+        assert!(banks > 0);
     }
 }
