@@ -1,5 +1,7 @@
-//! Trace exports for outside viewers: JSON Lines, Chrome trace-event JSON (for Perfetto and
-//! `chrome://tracing`) and ShiViz logs.
+//! Trace exports for outside viewers: JSON Lines, Perfetto and ShiViz.
+//!
+//! One file per format: `jsonl` (one JSON object per event), `perfetto` (Chrome trace-event
+//! JSON, which Perfetto and `chrome://tracing` open) and `shiviz` (a log with vector clocks).
 //!
 //! Every function here is pure: it takes the events a run kept ([`TraceMode::Full`]) and
 //! returns text; the command line writes it. The output depends only on the events and the

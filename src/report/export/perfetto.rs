@@ -1,6 +1,8 @@
-//! The trace as Chrome trace-event JSON, which Perfetto and `chrome://tracing` open: a track
-//! per task with its busy, aligning and back-pressured slices, checkpoint spans, in-flight
-//! counters and arrows for control messages.
+//! The trace as Chrome trace-event JSON, for Perfetto and `chrome://tracing`.
+//!
+//! A track per task with its busy, aligning and back-pressured slices, checkpoint spans,
+//! in-flight counters and arrows for control messages. It is written in two passes: the
+//! first finds the arrows and the data restored by each recovery, the second the tracks.
 
 use std::collections::{BTreeMap, BTreeSet};
 

@@ -1,5 +1,6 @@
-//! The trace as a ShiViz log: one line per host event with its vector clock, so that ShiViz
-//! draws who could have known what.
+//! The trace as a ShiViz log, one line per host event with its vector clock.
+//!
+//! The clocks let ShiViz draw which events could have influenced which.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
