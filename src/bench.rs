@@ -39,6 +39,11 @@ pub struct Measurement {
 /// A bank relay: `procs` processes on a random `k`-out mesh (ring edge included), each
 /// starting `per_proc` transfers that are passed on forever, so `procs * per_proc` messages
 /// stay in flight. Chandy-Lamport snapshots every `interval` when given.
+/// The workloads name their protocols as a scenario file would.
+fn protocol(name: &str) -> ProtocolKind {
+    ProtocolKind::named(name).expect("a bench workload names a registered protocol")
+}
+
 fn bank(
     name: &str,
     procs: u64,
@@ -87,7 +92,7 @@ pub fn bank_64_sweep(quick: bool) -> Workload {
 fn bank_64_named(name: &'static str, duration: &str) -> Workload {
     Workload {
         name,
-        protocol: ProtocolKind::ChandyLamport,
+        protocol: protocol("chandy-lamport"),
         scenario: bank(name, 64, 4, 157, "1ms", duration, Some("100ms")),
         in_flight: Some(64 * 157),
     }
@@ -100,7 +105,7 @@ pub fn bank_1m(quick: bool) -> Workload {
     let (per_proc, duration) = if quick { (98, "200ms") } else { (977, "500ms") };
     Workload {
         name: "bank-1m",
-        protocol: ProtocolKind::None,
+        protocol: ProtocolKind::baseline(),
         scenario: bank("bank-1m", 1024, 8, per_proc, "10ms", duration, None),
         in_flight: Some(1024 * per_proc),
     }
@@ -183,7 +188,7 @@ pub fn build_1000() -> Result<(Duration, usize), ScenarioError> {
     let scenario = Scenario::from_json(json.as_bytes(), "build-1000")?;
     let sim = crate::sim::Simulation::new(
         &scenario,
-        ProtocolKind::ChandyLamport,
+        protocol("chandy-lamport"),
         scenario.seed,
         crate::trace::TraceMode::HashOnly,
         None,
@@ -261,8 +266,8 @@ mod tests {
             bank_64_sweep(true),
             bank_1m(true),
             baseline(&bank_1m(false)),
-            dataflow_bp(ProtocolKind::Aligned, true),
-            dataflow_bp(ProtocolKind::Unaligned, true),
+            dataflow_bp(protocol("aligned"), true),
+            dataflow_bp(protocol("unaligned"), true),
         ] {
             w.scenario
                 .validate()

@@ -44,10 +44,8 @@ pub fn seeds(base: u64, n: u32) -> Vec<u64> {
 
 /// The protocols that apply to a scenario (all but barrier protocols on process graphs).
 pub fn applicable(s: &Scenario) -> Vec<ProtocolKind> {
-    ProtocolKind::ALL
-        .iter()
-        .copied()
-        .filter(|p| s.processes.is_none() || p.supports_process_graphs())
+    ProtocolKind::all()
+        .filter(|p| p.check_graph(s.processes.is_some()).is_ok())
         .collect()
 }
 
@@ -136,7 +134,7 @@ pub fn check_determinism(
 /// the number of threads.
 pub fn hunt(mutant: Mutant, scenarios: &[Scenario], n: u32, max_events: u64) -> Option<Outcome> {
     for (i, s) in scenarios.iter().enumerate() {
-        if s.processes.is_some() && !mutant.base().supports_process_graphs() {
+        if mutant.base().check_graph(s.processes.is_some()).is_err() {
             continue;
         }
         let jobs: Vec<(usize, RunOptions)> = seeds(s.seed, n)
@@ -402,7 +400,7 @@ pub fn run_points(
                 checkpoints_completed: r
                     .checkpoints
                     .iter()
-                    .filter(|c| c.status == "completed" && !c.at_end)
+                    .filter(|c| c.completed_while_running())
                     .count() as u64,
                 duration_p50_ns: row.duration_p50_ns,
                 duration_p99_ns: row.duration_p99_ns,
@@ -477,7 +475,10 @@ mod tests {
             ("a".to_string(), vec!["1".to_string(), "2".to_string()]),
             ("b".to_string(), vec!["x".into(), "y".into(), "z".into()]),
         ];
-        let protocols = [ProtocolKind::Aligned, ProtocolKind::None];
+        let protocols = [
+            ProtocolKind::named("aligned").unwrap(),
+            ProtocolKind::baseline(),
+        ];
         let g = SweepGrid::new(&base(), &vary, &protocols, 2, &Limits::default()).unwrap();
         assert_eq!(g.len(), 24);
         let seeds = seeds(base().seed, 2);
@@ -506,22 +507,32 @@ mod tests {
         let values: Vec<String> = (0..1000).map(|i| i.to_string()).collect();
         let vary: Vec<(String, Vec<String>)> =
             (0..3).map(|i| (format!("f{i}"), values.clone())).collect();
-        let err = SweepGrid::new(&base(), &vary, &[ProtocolKind::None], 1, &Limits::default())
-            .unwrap_err();
+        let err = SweepGrid::new(
+            &base(),
+            &vary,
+            &[ProtocolKind::baseline()],
+            1,
+            &Limits::default(),
+        )
+        .unwrap_err();
         assert!(
             err.contains("1000 x 1000 x 1000 x 1 x 1 runs") && err.contains("--limit runs="),
             "{err}"
         );
         let one = &vary[..1];
-        assert!(
-            SweepGrid::new(&base(), one, &[ProtocolKind::None], 0, &Limits::default())
-                .unwrap_err()
-                .contains("at least 1")
-        );
         assert!(SweepGrid::new(
             &base(),
             one,
-            &[ProtocolKind::None],
+            &[ProtocolKind::baseline()],
+            0,
+            &Limits::default()
+        )
+        .unwrap_err()
+        .contains("at least 1"));
+        assert!(SweepGrid::new(
+            &base(),
+            one,
+            &[ProtocolKind::baseline()],
             u32::MAX,
             &Limits::default()
         )

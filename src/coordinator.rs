@@ -15,6 +15,7 @@ use serde::Serialize;
 
 use crate::engine::Time;
 use crate::network::TaskId;
+use crate::protocols::DeclineReason;
 use crate::scenario::CheckpointingSpec;
 use crate::snapshot::{GlobalSnapshot, LocalSnapshot};
 
@@ -23,8 +24,11 @@ use crate::snapshot::{GlobalSnapshot, LocalSnapshot};
 pub struct CheckpointRecord {
     /// Checkpoint id, from 1.
     pub id: u64,
-    /// `completed`, `aborted` or `expired`.
-    pub status: String,
+    /// How it ended.
+    pub status: CheckpointStatus,
+    /// Why it did not complete (absent for a completed one).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub abort_reason: Option<AbortReason>,
     /// When the coordinator triggered it.
     pub trigger_ns: Time,
     /// When it completed or was given up.
@@ -48,6 +52,19 @@ pub struct CheckpointRecord {
     /// The final checkpoint, taken after every task had finished: it records final states
     /// and says nothing about alignment or back-pressure, so summaries and charts leave it out.
     pub at_end: bool,
+}
+
+impl CheckpointRecord {
+    /// It completed (the final checkpoint included).
+    pub fn completed(&self) -> bool {
+        self.status == CheckpointStatus::Completed
+    }
+
+    /// It completed while the job ran: what summaries and charts describe, leaving out the
+    /// final checkpoint, which records final states and says nothing about alignment.
+    pub fn completed_while_running(&self) -> bool {
+        self.completed() && !self.at_end
+    }
 }
 
 /// The coordinator's settings.
@@ -95,11 +112,46 @@ impl CoordinatorConfig {
     }
 }
 
-/// Why a checkpoint did not complete.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// How a checkpoint ended, as the results file writes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CheckpointStatus {
+    /// Every task acknowledged and every upload finished.
+    Completed,
+    /// Given up before its timeout (see its [`AbortReason`]).
+    Aborted,
+    /// Not complete when its timeout passed.
+    Expired,
+}
+
+impl CheckpointStatus {
+    /// The name in the results file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CheckpointStatus::Completed => "completed",
+            CheckpointStatus::Aborted => "aborted",
+            CheckpointStatus::Expired => "expired",
+        }
+    }
+}
+
+impl std::fmt::Display for CheckpointStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Why a checkpoint did not complete (after Flink's `CheckpointFailureReason`), as the
+/// results file's `abort_reason` writes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum AbortReason {
-    /// A task declined it (subsumed at the task, cancelled).
+    /// A task declined it: a newer checkpoint's barrier reached the task first.
     Declined,
+    /// A task declined it on a cancellation marker.
+    Cancelled,
+    /// The checkpoint storage rejected an upload.
+    UploadFailed,
     /// It passed its timeout.
     Expired,
     /// A newer checkpoint completed first.
@@ -107,7 +159,44 @@ pub enum AbortReason {
     /// The job ended before it completed.
     JobFinished,
     /// The job crashed while it was in flight.
+    #[serde(rename = "job-failure")]
     JobFailed,
+}
+
+impl AbortReason {
+    /// The name in the results file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AbortReason::Declined => "declined",
+            AbortReason::Cancelled => "cancelled",
+            AbortReason::UploadFailed => "upload-failed",
+            AbortReason::Expired => "expired",
+            AbortReason::Subsumed => "subsumed",
+            AbortReason::JobFinished => "job-finished",
+            AbortReason::JobFailed => "job-failure",
+        }
+    }
+
+    /// Whether Flink counts it towards the tolerable checkpoint failures: declines, expiries
+    /// and storage errors do; subsumption and the job's own end or failure do not.
+    pub fn counts_as_failure(self) -> bool {
+        matches!(
+            self,
+            AbortReason::Declined
+                | AbortReason::Cancelled
+                | AbortReason::UploadFailed
+                | AbortReason::Expired
+        )
+    }
+}
+
+impl From<DeclineReason> for AbortReason {
+    fn from(reason: DeclineReason) -> Self {
+        match reason {
+            DeclineReason::Superseded => AbortReason::Declined,
+            DeclineReason::Cancelled => AbortReason::Cancelled,
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -277,8 +366,7 @@ impl Coordinator {
         }
         let p = self.pending.remove(&id).expect("present");
         let tasks: Vec<LocalSnapshot> = p.acks.into_iter().map(|s| s.expect("all acked")).collect();
-        self.records
-            .push(record(id, "completed", p.trigger, now, &tasks));
+        self.records.push(record(id, None, p.trigger, now, &tasks));
         self.completed.push(GlobalSnapshot {
             id,
             trigger_ns: p.trigger,
@@ -317,11 +405,6 @@ impl Coordinator {
         let Some(p) = self.pending.remove(&id) else {
             return false;
         };
-        let status = if reason == AbortReason::Expired {
-            "expired"
-        } else {
-            "aborted"
-        };
         // Its unfinished uploads are cancelled: when they are the last on the storage link,
         // the link is free again from now (or from when the first of them would have begun).
         let tail = p.uploads.iter().map(|u| u.1).max();
@@ -332,11 +415,11 @@ impl Coordinator {
         }
         let acked: Vec<LocalSnapshot> = p.acks.into_iter().flatten().collect();
         self.records
-            .push(record(id, status, p.trigger, now, &acked));
+            .push(record(id, Some(reason), p.trigger, now, &acked));
         self.last_end = now;
         // Flink counts expired and declined checkpoints towards the tolerable failures, but not
         // subsumed ones.
-        if matches!(reason, AbortReason::Expired | AbortReason::Declined) || p.declined {
+        if reason.counts_as_failure() || p.declined {
             self.consecutive_failures += 1;
             if self.consecutive_failures > self.cfg.tolerable_failures {
                 self.job_failures += 1;
@@ -358,16 +441,22 @@ impl Coordinator {
     }
 }
 
+/// The record of checkpoint `id`: completed without an abort reason, else given up.
 fn record(
     id: u64,
-    status: &str,
+    abort_reason: Option<AbortReason>,
     trigger: Time,
     end: Time,
     tasks: &[LocalSnapshot],
 ) -> CheckpointRecord {
     CheckpointRecord {
         id,
-        status: status.to_string(),
+        status: match abort_reason {
+            None => CheckpointStatus::Completed,
+            Some(AbortReason::Expired) => CheckpointStatus::Expired,
+            Some(_) => CheckpointStatus::Aborted,
+        },
+        abort_reason,
         trigger_ns: trigger,
         end_ns: end,
         duration_ns: end - trigger,
@@ -437,7 +526,8 @@ mod tests {
         assert!(c.upload_done(id, 190));
         assert_eq!(c.next_allowed(), Some(240), "min_pause after the end");
         let (records, completed, _) = c.into_results();
-        assert_eq!(records[0].status, "completed");
+        assert_eq!(records[0].status, CheckpointStatus::Completed);
+        assert_eq!(records[0].abort_reason, None);
         assert_eq!(records[0].duration_ns, 90);
         assert_eq!(records[0].state_bytes, 80);
         assert_eq!(completed[0].tasks.len(), 2);
@@ -465,8 +555,10 @@ mod tests {
         assert!(c.abort(b, AbortReason::Subsumed, 2100));
         assert_eq!(c.job_failures, 1, "subsumption is not a failure");
         let (records, _, _) = c.into_results();
-        assert_eq!(records[0].status, "expired");
-        assert_eq!(records[1].status, "aborted");
+        assert_eq!(records[0].status, CheckpointStatus::Expired);
+        assert_eq!(records[0].abort_reason, Some(AbortReason::Expired));
+        assert_eq!(records[1].status, CheckpointStatus::Aborted);
+        assert_eq!(records[1].abort_reason, Some(AbortReason::Subsumed));
     }
 
     #[test]

@@ -260,7 +260,11 @@ impl FailurePlan {
 pub fn warnings(s: &Scenario) -> Vec<String> {
     let limit = s.duration.ns();
     let cp = s.checkpointing.as_ref();
-    let no_checkpoints = cp.is_none_or(|c| c.protocol == "none");
+    let no_checkpoints = cp.is_none_or(|c| {
+        c.protocol
+            .parse::<crate::protocols::ProtocolKind>()
+            .is_ok_and(|p| !p.takes_snapshots())
+    });
     let interval = cp.and_then(|c| c.interval).map(|d| d.ns());
     // Periodic checkpoints the run can take, and one final checkpoint of a dataflow job.
     let expected = interval.map_or(0, |i| limit / i.max(1)) + u64::from(s.dataflow.is_some());

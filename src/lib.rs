@@ -61,9 +61,9 @@ pub mod coordinator;
 pub mod engine;
 pub mod failure;
 pub mod human;
-pub mod mutant;
 pub mod network;
 pub mod protocols;
+pub use protocols::mutants as mutant;
 pub mod report;
 pub mod scenario;
 pub mod sim;
@@ -103,7 +103,7 @@ pub const DEFAULT_MAX_EVENTS: u64 = 200_000_000;
 impl Default for RunOptions {
     fn default() -> Self {
         RunOptions {
-            protocol: ProtocolKind::None,
+            protocol: ProtocolKind::baseline(),
             seed: None,
             trace: TraceMode::HashOnly,
             mutant: None,
@@ -154,7 +154,7 @@ pub fn simulate_full(
     let seed = opts.seed.unwrap_or(scenario.seed);
     let protocol = opts.mutant.map_or(opts.protocol, |m| m.base());
     let mut scenario = scenario.clone();
-    if opts.mutant == Some(mutant::Mutant::ClReordering) {
+    if opts.mutant.is_some_and(|m| m.reorders_channels()) {
         scenario.network.fifo = false;
         for link in &mut scenario.links {
             link.fifo = Some(false);
@@ -162,27 +162,26 @@ pub fn simulate_full(
     }
     let mut sim = sim::Simulation::new(&scenario, protocol, seed, opts.trace, opts.mutant)?;
     let topo = sim.topology().clone();
-    sim.trace_mut()
-        .set_observer(Box::new(checker::OnlineChecker::new(
-            &topo,
-            protocol != ProtocolKind::None,
-        )));
+    let online =
+        checker::OnlineChecker::new(&topo, protocol.takes_snapshots()).attach(sim.trace_mut());
     sim.set_max_events(opts.max_events);
     let mut out = sim.run(progress);
     if out.over_budget {
         return Err(over_budget(opts, &out, "the run"));
     }
-    // The mutant that passes at-least-once off as exactly-once is judged by exactly-once's rules.
-    let claimed = if opts.mutant == Some(mutant::Mutant::AtLeastOnceAsExactlyOnce) {
-        ProtocolKind::Aligned
-    } else {
-        protocol
-    };
+    let online = online.take_back(&mut out.trace);
+    // A mutant is judged by what it claims, not by what its base protocol promises.
+    let claimed = opts.mutant.map_or(protocol.promises(), |m| m.claimed());
     let promises = checker::Promises {
-        consistent_cuts: claimed.consistent_cuts(),
-        exactly_once: claimed.exactly_once() && checker::all_sinks_transactional(&topo),
+        consistent_cuts: claimed.consistent_cuts,
+        exactly_once: claimed.exactly_once && checker::all_sinks_transactional(&topo),
     };
-    let mut verdict = checker::verify(&topo, &mut out, promises);
+    // The bank's start is the scenario's; its end counts transfers in flight, which only the
+    // simulation sees.
+    let bank = out
+        .bank_totals
+        .and_then(|(_, end)| checker::BankTotals::new(&scenario, &topo, end));
+    let mut verdict = checker::verify(&topo, online, &out.snapshots, bank, promises);
     if !scenario.failures.is_empty() && checker::has_sources_and_sinks(&topo) {
         // Exactly-once also means the state ends as it would have without failures.
         let mut calm = scenario.clone();
@@ -200,7 +199,13 @@ pub fn simulate_full(
                 "the reference run without failures",
             ));
         }
-        checker::compare_final_states(&topo, &out, &reference, promises, &mut verdict);
+        checker::compare_final_states(
+            &topo,
+            &out.final_states,
+            &reference.final_states,
+            promises,
+            &mut verdict,
+        );
     }
     let result = RunResult::new(scenario.name(), &opts.label(), seed, &mut out, verdict);
     Ok((result, out))

@@ -1,5 +1,7 @@
-//! `snapsim bench`: runs the reference workloads, each measurement in a fresh child process so
-//! that the peak memory the operating system reports belongs to that workload alone.
+//! `snapsim bench`: the reference workloads, each measured in a fresh child process.
+//!
+//! A fresh process per measurement makes the peak memory the operating system reports belong
+//! to that workload alone.
 
 use std::process::Command as Process;
 
@@ -106,7 +108,7 @@ pub(super) fn bench(args: BenchArgs) -> Result<(), Failure> {
         bank_line("bank-1m", bench::bank_1m(args.quick), true, &args, runs)?;
     }
     if wanted("dataflow-bp") {
-        for p in [ProtocolKind::Aligned, ProtocolKind::Unaligned] {
+        for p in ["aligned", "unaligned"].map(|n| ProtocolKind::named(n).expect("registered")) {
             let job = format!("dataflow-bp:{}", p.name());
             let m = median_of(&job, args.quick, runs)?;
             let mut line = line_json("dataflow-bp", &m, None);

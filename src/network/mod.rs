@@ -14,9 +14,11 @@
 
 mod channel;
 mod latency;
+mod pool;
 
-pub use channel::{Channel, ChannelConfig, MessagePool, Pumped};
+pub use channel::{Channel, ChannelConfig, Pumped};
 pub use latency::Latency;
+pub use pool::MessagePool;
 
 use crate::engine::Time;
 

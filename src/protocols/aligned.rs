@@ -19,8 +19,25 @@
 //! With a timeout (`aligned-timeout`, see `aligned_timeout.rs`) an alignment that runs past it
 //! switches to unaligned for that checkpoint.
 
+use super::{DeclineReason, Descriptor, Graphs, Promises};
 use super::{snapshot_and_forward, Command, Control, TaskProtocol, TaskView, BARRIER, CANCEL};
 use crate::engine::Time;
+
+/// `aligned` in the registry.
+pub(super) static DESCRIPTOR: Descriptor = Descriptor {
+    name: "aligned",
+    summary: "Flink's exactly-once aligned barriers",
+    promises: Promises {
+        consistent_cuts: true,
+        exactly_once: true,
+    },
+    graphs: Graphs::Dataflow,
+    takes_snapshots: true,
+    max_concurrent: None,
+    control_kinds: &[super::BARRIER_KIND, super::CANCEL_KIND],
+    params: &[],
+    build: |view, _| Box::new(Aligned::new(view)),
+};
 
 /// The alignment in progress.
 #[derive(Debug, Clone)]
@@ -64,7 +81,10 @@ impl Aligned {
     pub(super) fn abort_local(&mut self, out: &mut Vec<Command>, forward_cancel: bool) {
         if let Some(a) = self.aligning.take() {
             out.push(Command::UnblockAll);
-            out.push(Command::Decline { id: a.id });
+            out.push(Command::Decline {
+                id: a.id,
+                reason: DeclineReason::Superseded,
+            });
             if forward_cancel {
                 out.push(Command::Broadcast {
                     tag: CANCEL,
@@ -155,10 +175,18 @@ impl Aligned {
         if ctl.id > self.current || aligning_this {
             if let Some(a) = self.aligning.take() {
                 out.push(Command::UnblockAll);
-                out.push(Command::Decline { id: a.id });
+                let reason = if a.id == ctl.id {
+                    DeclineReason::Cancelled
+                } else {
+                    DeclineReason::Superseded
+                };
+                out.push(Command::Decline { id: a.id, reason });
             }
             if !aligning_this {
-                out.push(Command::Decline { id: ctl.id });
+                out.push(Command::Decline {
+                    id: ctl.id,
+                    reason: DeclineReason::Cancelled,
+                });
             }
             self.current = self.current.max(ctl.id);
             out.push(Command::Broadcast {
@@ -266,7 +294,10 @@ mod tests {
             out,
             vec![
                 Command::UnblockAll,
-                Command::Decline { id: 1 },
+                Command::Decline {
+                    id: 1,
+                    reason: DeclineReason::Superseded
+                },
                 Command::Broadcast {
                     tag: CANCEL,
                     id: 1,
@@ -299,7 +330,10 @@ mod tests {
             out,
             vec![
                 Command::UnblockAll,
-                Command::Decline { id: 1 },
+                Command::Decline {
+                    id: 1,
+                    reason: DeclineReason::Cancelled
+                },
                 Command::Broadcast {
                     tag: CANCEL,
                     id: 1,

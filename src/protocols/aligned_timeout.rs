@@ -10,8 +10,33 @@
 //! aligned again. The alignment logic itself is `aligned.rs`'s.
 
 use super::aligned::Aligned;
+use super::{Descriptor, Graphs, Param, Promises};
 use super::{snapshot_and_forward, Command, Control, TaskProtocol, TaskView, BARRIER};
 use crate::engine::Time;
+
+/// The alignment time (since the trigger) after which a checkpoint turns unaligned at a task
+/// (Flink's `execution.checkpointing.aligned-checkpoint-timeout`).
+const ALIGNMENT_TIMEOUT: Param = Param {
+    name: "alignment_timeout",
+    doc: "For `aligned-timeout`: alignment longer than this (since the trigger) turns unaligned.",
+    default_ns: 10_000_000,
+};
+
+/// `aligned-timeout` in the registry.
+pub(super) static DESCRIPTOR: Descriptor = Descriptor {
+    name: "aligned-timeout",
+    summary: "Aligned, switching a checkpoint to unaligned once it is older than `alignment_timeout`",
+    promises: Promises {
+        consistent_cuts: true,
+        exactly_once: true,
+    },
+    graphs: Graphs::Dataflow,
+    takes_snapshots: true,
+    max_concurrent: None,
+    control_kinds: &[super::BARRIER_KIND, super::CANCEL_KIND],
+    params: &[ALIGNMENT_TIMEOUT],
+    build: |view, params| Box::new(AlignedTimeout::new(view, params.duration(ALIGNMENT_TIMEOUT.name))),
+};
 
 /// Aligned barriers with a timeout.
 #[derive(Debug, Clone)]

@@ -23,8 +23,25 @@
 //!   its sender is restored as finished, never from the receiver's record alone (otherwise the
 //!   second end closes another input, and what still comes on it is never counted).
 
+use super::{DeclineReason, Descriptor, Graphs, Promises};
 use super::{snapshot_and_forward, Command, Control, TaskProtocol, TaskView, BARRIER, CANCEL};
 use crate::engine::Time;
+
+/// `at-least-once` in the registry.
+pub(super) static DESCRIPTOR: Descriptor = Descriptor {
+    name: "at-least-once",
+    summary: "Flink's barrier tracking without alignment: records may count twice after recovery",
+    promises: Promises {
+        consistent_cuts: false,
+        exactly_once: false,
+    },
+    graphs: Graphs::Dataflow,
+    takes_snapshots: true,
+    max_concurrent: None,
+    control_kinds: &[super::BARRIER_KIND, super::CANCEL_KIND],
+    params: &[],
+    build: |view, _| Box::new(AtLeastOnce::new(view)),
+};
 
 #[derive(Debug, Clone)]
 struct Pending {
@@ -109,7 +126,10 @@ impl TaskProtocol for AtLeastOnce {
             CANCEL => {
                 self.pending.retain(|p| p.id > ctl.id);
                 self.latest_done = ctl.id;
-                out.push(Command::Decline { id: ctl.id });
+                out.push(Command::Decline {
+                    id: ctl.id,
+                    reason: DeclineReason::Cancelled,
+                });
                 out.push(Command::Broadcast {
                     tag: CANCEL,
                     id: ctl.id,

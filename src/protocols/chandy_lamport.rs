@@ -10,7 +10,24 @@
 
 use std::collections::BTreeMap;
 
+use super::{Descriptor, Graphs, Promises};
 use super::{snapshot_and_forward, Command, Control, TaskProtocol, TaskView, MARKER};
+
+/// `chandy-lamport` in the registry.
+pub(super) static DESCRIPTOR: Descriptor = Descriptor {
+    name: "chandy-lamport",
+    summary: "Chandy and Lamport's markers, with channel state recorded at the receiver",
+    promises: Promises {
+        consistent_cuts: true,
+        exactly_once: true,
+    },
+    graphs: Graphs::Any,
+    takes_snapshots: true,
+    max_concurrent: None,
+    control_kinds: &[super::MARKER_KIND],
+    params: &[],
+    build: |view, _| Box::new(ChandyLamport::new(view)),
+};
 
 #[derive(Debug)]
 struct Pending {

@@ -5,27 +5,43 @@
 //! protocol answers with [`Command`]s: record the local state, send a control message, block
 //! or unblock an input, record an input's channel state, acknowledge or decline. A protocol
 //! never sees the event queue, the channels or the operator state, and the simulation never
-//! interprets a control message's tag. Adding a protocol means adding a file here and a line
-//! in [`ProtocolKind`]; the engine does not change.
+//! interprets a control message's tag. Adding a protocol means adding a file here that declares
+//! a [`Descriptor`] (its name, promises, graphs, concurrency limit, control-message kinds,
+//! parameters and constructor) and its line in the `protocols!` list below. Nothing outside
+//! this folder names a particular protocol: the rest of snapsim asks the descriptor.
 //!
 //! Channel state is recorded by the simulation on the protocol's behalf: after
 //! [`Command::Record`] for input `i` and snapshot `n`, the simulation records every data
 //! message that was queued on `i` or arrives on it until the control message of snapshot `n`
 //! arrives there. A priority control message records exactly the data it overtook.
 
-mod aligned;
-mod aligned_timeout;
-mod at_least_once;
-mod chandy_lamport;
+pub mod mutants;
 mod mutated;
-mod none;
-mod stop_the_world;
-mod unaligned;
+mod registry;
 
+pub use mutants::Mutant;
 pub use mutated::{Breakage, Mutated};
 
-use std::fmt;
-use std::str::FromStr;
+/// Declares the protocols: one line each, naming the protocol's file, whose `DESCRIPTOR`
+/// says everything the rest of snapsim needs to know about it. The order is the contract's
+/// (the order of `--help`, comparisons and charts).
+macro_rules! protocols {
+    ($($file:ident),* $(,)?) => {
+        $(mod $file;)*
+        /// Every protocol's description, in the contract's order.
+        pub(crate) static REGISTRY: &[&Descriptor] = &[$(&$file::DESCRIPTOR),*];
+    };
+}
+
+protocols! {
+    chandy_lamport,
+    aligned,
+    unaligned,
+    aligned_timeout,
+    at_least_once,
+    stop_the_world,
+    none,
+}
 
 use crate::engine::Time;
 use crate::network::TaskId;
@@ -47,25 +63,40 @@ pub struct ControlKind {
     pub name: &'static str,
 }
 
-/// Every control-message kind, in tag order.
-pub const CONTROL_KINDS: &[ControlKind] = &[
-    ControlKind {
-        tag: MARKER,
-        name: "marker",
-    },
-    ControlKind {
-        tag: BARRIER,
-        name: "barrier",
-    },
-    ControlKind {
-        tag: CANCEL,
-        name: "cancel",
-    },
-];
+/// A Chandy-Lamport marker.
+pub const MARKER_KIND: ControlKind = ControlKind {
+    tag: MARKER,
+    name: "marker",
+};
+/// A checkpoint barrier.
+pub const BARRIER_KIND: ControlKind = ControlKind {
+    tag: BARRIER,
+    name: "barrier",
+};
+/// A cancellation marker.
+pub const CANCEL_KIND: ControlKind = ControlKind {
+    tag: CANCEL,
+    name: "cancel",
+};
 
-/// The kind of control message with `tag`, if any protocol uses it.
-pub fn control_kind(tag: u8) -> Option<&'static ControlKind> {
-    CONTROL_KINDS.iter().find(|k| k.tag == tag)
+/// Every kind of control message some protocol sends, in tag order.
+pub fn control_kinds() -> Vec<ControlKind> {
+    let mut kinds: Vec<ControlKind> = REGISTRY
+        .iter()
+        .flat_map(|d| d.control_kinds.iter().copied())
+        .collect();
+    kinds.sort_by_key(|k| k.tag);
+    kinds.dedup();
+    kinds
+}
+
+/// The kind of control message with `tag`, if any protocol sends it.
+pub fn control_kind(tag: u8) -> Option<ControlKind> {
+    REGISTRY
+        .iter()
+        .flat_map(|d| d.control_kinds.iter())
+        .find(|k| k.tag == tag)
+        .copied()
 }
 
 /// What a protocol may look at when it handles an event at its task.
@@ -139,6 +170,8 @@ pub enum Command {
     Decline {
         /// Snapshot id.
         id: u64,
+        /// Why, for the checkpoint's `abort_reason`.
+        reason: DeclineReason,
     },
     /// Call [`TaskProtocol::on_timer`] with `token` at time `at`.
     SetTimer {
@@ -149,6 +182,17 @@ pub enum Command {
     },
     /// A source stops reading until the coordinator resumes it (stop-the-world).
     PauseSource,
+}
+
+/// Why a task gave up a snapshot (Flink's `CheckpointFailureReason` for declines).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeclineReason {
+    /// A newer snapshot's control message arrived first (Flink's
+    /// `CHECKPOINT_DECLINED_SUBSUMED`).
+    Superseded,
+    /// A cancellation marker for it arrived (Flink's
+    /// `CHECKPOINT_DECLINED_ON_CANCELLATION_BARRIER`).
+    Cancelled,
 }
 
 /// Records the local state for snapshot `id` and sends its control message `tag` on every
@@ -190,105 +234,7 @@ pub trait TaskProtocol {
     fn on_complete(&mut self, _view: &TaskView, _id: u64, _out: &mut Vec<Command>) {}
 }
 
-/// The protocols snapsim knows, by their command-line names.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum ProtocolKind {
-    /// Chandy and Lamport's markers, with channel state recorded at the receiver.
-    ChandyLamport,
-    /// Flink's exactly-once aligned barriers.
-    Aligned,
-    /// Flink's unaligned checkpoints.
-    Unaligned,
-    /// Aligned, switching to unaligned after a timeout (Flink's aligned-checkpoint-timeout).
-    AlignedTimeout,
-    /// Flink's barrier tracking without alignment.
-    AtLeastOnce,
-    /// Halt the sources, drain, record, resume.
-    StopTheWorld,
-    /// No snapshots: the baseline that overheads are measured against.
-    None,
-}
-
-impl ProtocolKind {
-    /// Every protocol, in the order of the contract.
-    pub const ALL: &'static [ProtocolKind] = &[
-        ProtocolKind::ChandyLamport,
-        ProtocolKind::Aligned,
-        ProtocolKind::Unaligned,
-        ProtocolKind::AlignedTimeout,
-        ProtocolKind::AtLeastOnce,
-        ProtocolKind::StopTheWorld,
-        ProtocolKind::None,
-    ];
-
-    /// The command-line name.
-    pub fn name(self) -> &'static str {
-        match self {
-            ProtocolKind::ChandyLamport => "chandy-lamport",
-            ProtocolKind::Aligned => "aligned",
-            ProtocolKind::Unaligned => "unaligned",
-            ProtocolKind::AlignedTimeout => "aligned-timeout",
-            ProtocolKind::AtLeastOnce => "at-least-once",
-            ProtocolKind::StopTheWorld => "stop-the-world",
-            ProtocolKind::None => "none",
-        }
-    }
-
-    /// Whether the protocol runs on process graphs (which may have cycles and no sources).
-    /// Barrier protocols need a dataflow job: alignment on a cycle would wait forever.
-    pub fn supports_process_graphs(self) -> bool {
-        matches!(self, ProtocolKind::ChandyLamport | ProtocolKind::None)
-    }
-
-    /// True for protocols that promise consistent cuts (all but at-least-once).
-    pub fn consistent_cuts(self) -> bool {
-        !matches!(self, ProtocolKind::AtLeastOnce)
-    }
-
-    /// True for protocols whose restored state counts every record exactly once.
-    pub fn exactly_once(self) -> bool {
-        !matches!(self, ProtocolKind::AtLeastOnce | ProtocolKind::None)
-    }
-
-    /// A fresh state machine for one task. `alignment_timeout` is used by `aligned-timeout`.
-    pub fn instantiate(self, view: &TaskView, alignment_timeout: Time) -> Box<dyn TaskProtocol> {
-        match self {
-            ProtocolKind::ChandyLamport => Box::new(chandy_lamport::ChandyLamport::new(view)),
-            ProtocolKind::Aligned => Box::new(aligned::Aligned::new(view)),
-            ProtocolKind::Unaligned => Box::new(unaligned::Unaligned::new(view)),
-            ProtocolKind::AlignedTimeout => Box::new(aligned_timeout::AlignedTimeout::new(
-                view,
-                alignment_timeout,
-            )),
-            ProtocolKind::AtLeastOnce => Box::new(at_least_once::AtLeastOnce::new(view)),
-            ProtocolKind::StopTheWorld => Box::new(stop_the_world::StopTheWorld::new(view)),
-            ProtocolKind::None => Box::new(none::NoSnapshots),
-        }
-    }
-}
-
-impl fmt::Display for ProtocolKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl FromStr for ProtocolKind {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        ProtocolKind::ALL
-            .iter()
-            .copied()
-            .find(|p| p.name() == s)
-            .ok_or_else(|| {
-                let names: Vec<_> = ProtocolKind::ALL.iter().map(|p| p.name()).collect();
-                format!(
-                    "unknown protocol `{s}`; expected one of: {}",
-                    names.join(", ")
-                )
-            })
-    }
-}
+pub use registry::{Descriptor, Graphs, Param, Params, Promises, ProtocolKind};
 
 /// Helpers for the protocols' unit tests: feed events, collect commands.
 #[cfg(test)]
@@ -340,7 +286,7 @@ pub(crate) mod testing {
             match *c {
                 Command::Snapshot { id, .. } => s.0.push(id),
                 Command::Ack { id } => s.1.push(id),
-                Command::Decline { id } => s.2.push(id),
+                Command::Decline { id, .. } => s.2.push(id),
                 _ => {}
             }
         }

@@ -1,6 +1,23 @@
 //! `none`: takes no snapshots. Triggers and stray control messages are ignored.
 
+use super::{Descriptor, Graphs, Promises};
 use super::{Command, Control, TaskProtocol, TaskView};
+
+/// `none` in the registry.
+pub(super) static DESCRIPTOR: Descriptor = Descriptor {
+    name: "none",
+    summary: "No snapshots: the baseline that overheads are measured against",
+    promises: Promises {
+        consistent_cuts: true,
+        exactly_once: false,
+    },
+    graphs: Graphs::Any,
+    takes_snapshots: false,
+    max_concurrent: None,
+    control_kinds: &[],
+    params: &[],
+    build: |_, _| Box::new(NoSnapshots),
+};
 
 /// The protocol that does nothing.
 #[derive(Debug, Default)]

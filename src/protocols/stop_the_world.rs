@@ -8,8 +8,25 @@
 //! whole drain, snapshot and upload. One checkpoint runs at a time (the simulation sets
 //! `max_concurrent` to 1 for this protocol): two overlapping halts make no sense.
 
+use super::{Descriptor, Graphs, Promises};
 use super::{snapshot_and_forward, Command, Control, TaskProtocol, TaskView, BARRIER};
 use crate::engine::Time;
+
+/// `stop-the-world` in the registry.
+pub(super) static DESCRIPTOR: Descriptor = Descriptor {
+    name: "stop-the-world",
+    summary: "Halt the sources, drain, record, resume",
+    promises: Promises {
+        consistent_cuts: true,
+        exactly_once: true,
+    },
+    graphs: Graphs::Dataflow,
+    takes_snapshots: true,
+    max_concurrent: Some(1),
+    control_kinds: &[super::BARRIER_KIND],
+    params: &[],
+    build: |view, _| Box::new(StopTheWorld::new(view)),
+};
 
 /// One task's stop-the-world state.
 #[derive(Debug, Clone)]

@@ -11,7 +11,24 @@
 //! As in Flink, only one unaligned checkpoint is in flight at a task: a newer barrier while an
 //! older checkpoint still waits for barriers declines the older one.
 
+use super::{DeclineReason, Descriptor, Graphs, Promises};
 use super::{snapshot_and_forward, Command, Control, TaskProtocol, TaskView, BARRIER, CANCEL};
+
+/// `unaligned` in the registry.
+pub(super) static DESCRIPTOR: Descriptor = Descriptor {
+    name: "unaligned",
+    summary: "Flink's unaligned checkpoints: barriers overtake data, which is recorded",
+    promises: Promises {
+        consistent_cuts: true,
+        exactly_once: true,
+    },
+    graphs: Graphs::Dataflow,
+    takes_snapshots: true,
+    max_concurrent: None,
+    control_kinds: &[super::BARRIER_KIND, super::CANCEL_KIND],
+    params: &[],
+    build: |view, _| Box::new(Unaligned::new(view)),
+};
 
 /// One task's unaligned-checkpoint state.
 #[derive(Debug, Clone)]
@@ -34,7 +51,10 @@ impl Unaligned {
 
     fn snapshot(&mut self, view: &TaskView, id: u64, out: &mut Vec<Command>) {
         if let Some(_old) = self.pending.take() {
-            out.push(Command::Decline { id: self.current });
+            out.push(Command::Decline {
+                id: self.current,
+                reason: DeclineReason::Superseded,
+            });
         }
         self.current = id;
         snapshot_and_forward(out, BARRIER, id, view.now, true);
@@ -84,7 +104,10 @@ impl TaskProtocol for Unaligned {
             {
                 self.pending = None;
                 self.current = ctl.id;
-                out.push(Command::Decline { id: ctl.id });
+                out.push(Command::Decline {
+                    id: ctl.id,
+                    reason: DeclineReason::Cancelled,
+                });
                 out.push(Command::Broadcast {
                     tag: CANCEL,
                     id: ctl.id,

@@ -11,6 +11,7 @@ use plotters::prelude::*;
 use plotters::style::FontStyle;
 
 use super::RunResult;
+use crate::protocols::ProtocolKind;
 
 /// Draws the series legend the same way on every chart: a framed box at `position`.
 fn legend<'a, DB: DrawingBackend + 'a, X: Ranged, Y: Ranged>(
@@ -51,18 +52,34 @@ fn register_fonts() {
     });
 }
 
+/// Protocols that take snapshots get these in registry order (matplotlib's `tab10`, grey
+/// left out); the baseline is grey and anything else (a mutant) cyan.
+const PALETTE: [RGBColor; 8] = [
+    RGBColor(31, 119, 180),
+    RGBColor(255, 127, 14),
+    RGBColor(44, 160, 44),
+    RGBColor(214, 39, 40),
+    RGBColor(148, 103, 189),
+    RGBColor(140, 86, 75),
+    RGBColor(227, 119, 194),
+    RGBColor(188, 189, 34),
+];
+const BASELINE: RGBColor = RGBColor(127, 127, 127);
+const OTHER: RGBColor = RGBColor(23, 190, 207);
+
 /// The colour of a protocol, the same in every chart.
 pub fn colour(protocol: &str) -> RGBColor {
-    match protocol {
-        "chandy-lamport" => RGBColor(31, 119, 180),
-        "aligned" => RGBColor(255, 127, 14),
-        "unaligned" => RGBColor(44, 160, 44),
-        "aligned-timeout" => RGBColor(214, 39, 40),
-        "at-least-once" => RGBColor(148, 103, 189),
-        "stop-the-world" => RGBColor(140, 86, 75),
-        "none" => RGBColor(127, 127, 127),
-        _ => RGBColor(23, 190, 207),
+    let Some(kind) = ProtocolKind::named(protocol) else {
+        return OTHER;
+    };
+    if !kind.takes_snapshots() {
+        return BASELINE;
     }
+    let rank = ProtocolKind::all()
+        .filter(|p| p.takes_snapshots())
+        .position(|p| p == kind)
+        .unwrap_or(0);
+    PALETTE[rank % PALETTE.len()]
 }
 
 /// Draws a chart on an SVG canvas.
@@ -113,9 +130,7 @@ fn protocols(runs: &[RunResult]) -> Vec<String> {
 
 /// Completed checkpoints taken while the job ran (not the final one).
 fn completed(r: &RunResult) -> impl Iterator<Item = &super::CheckpointRecord> {
-    r.checkpoints
-        .iter()
-        .filter(|c| c.status == "completed" && !c.at_end)
+    r.checkpoints.iter().filter(|c| c.completed_while_running())
 }
 
 /// Writes each protocol's name under its column, in pixel space (robust to tick placement).

@@ -308,23 +308,19 @@ impl RunResult {
             ));
         }
         line(&mut s, "verdict", verdict);
-        let completed = self
-            .checkpoints
-            .iter()
-            .filter(|c| c.status == "completed")
-            .count();
+        let completed = self.checkpoints.iter().filter(|c| c.completed()).count();
         if !self.checkpoints.is_empty() {
             let mut d: Vec<Time> = self
                 .checkpoints
                 .iter()
-                .filter(|c| c.status == "completed")
+                .filter(|c| c.completed())
                 .map(|c| c.duration_ns)
                 .collect();
             d.sort_unstable();
             let size: u64 = self
                 .checkpoints
                 .iter()
-                .filter(|c| c.status == "completed")
+                .filter(|c| c.completed())
                 .map(|c| c.state_bytes + c.channel_state_bytes)
                 .max()
                 .unwrap_or(0);

@@ -51,7 +51,7 @@ pub fn summarise(runs: &[RunResult]) -> Vec<ProtocolSummary> {
         .map(|p| {
             let mine: Vec<&RunResult> = runs.iter().filter(|r| r.protocol == p).collect();
             let cps: Vec<_> = mine.iter().flat_map(|r| &r.checkpoints).collect();
-            let done: Vec<_> = cps.iter().filter(|c| c.status == "completed").collect();
+            let done: Vec<_> = cps.iter().filter(|c| c.completed()).collect();
             let completed = done.len() as u64;
             // Durations and sizes describe checkpoints taken while the job ran.
             let done: Vec<_> = done.into_iter().filter(|c| !c.at_end).collect();

@@ -5,6 +5,7 @@
 //! first problem with the field path, such as `dataflow.operators[2].parallelism`. Loading never
 //! panics, whatever the bytes.
 
+pub mod estimate;
 pub mod limits;
 mod shape;
 pub mod units;
@@ -15,7 +16,10 @@ use std::collections::BTreeMap;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+pub use estimate::Estimate;
 pub use limits::Limits;
+
+use crate::protocols::{Params, ProtocolKind};
 pub use units::{Bandwidth, ByteSize, Duration, Rate};
 
 /// The longest scenario `name`: result file names add the protocol and the seed to it and
@@ -232,11 +236,14 @@ impl Default for RecoverySpec {
 
 /// The snapshot protocol, the checkpoint coordinator (Flink's `CheckpointCoordinator`) and the
 /// checkpoint storage.
+///
+/// Fields other than the coordinator's are protocol parameters, declared by the protocols
+/// themselves: validation refuses a name no protocol declares, and the schema lists every
+/// declared one.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
 pub struct CheckpointingSpec {
-    /// Protocol name (`chandy-lamport`, `aligned`, `unaligned`, `aligned-timeout`,
-    /// `at-least-once`, `stop-the-world`, `none`); `--protocol` overrides it.
+    /// Protocol name (the schema lists them; the default takes no snapshots); `--protocol`
+    /// overrides it.
     #[serde(default = "default_protocol")]
     pub protocol: String,
     /// Time between checkpoint triggers; absent: only scripted initiations.
@@ -254,9 +261,6 @@ pub struct CheckpointingSpec {
     /// Consecutive failed (expired or declined) checkpoints tolerated before the job fails.
     #[serde(default)]
     pub tolerable_failures: u32,
-    /// For `aligned-timeout`: alignment longer than this (since the trigger) turns unaligned.
-    #[serde(default = "default_alignment_timeout")]
-    pub alignment_timeout: Duration,
     /// Bandwidth of the checkpoint storage, shared by all uploads; absent: uploads are instant.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub storage_bandwidth: Option<Bandwidth>,
@@ -266,16 +270,35 @@ pub struct CheckpointingSpec {
     /// Process graphs: the processes the coordinator triggers (default: the first process).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub initiators: Option<Vec<String>>,
+    /// Protocol parameters by name, as the protocols declare them; kept as written until
+    /// validation has checked the name and parsed the duration, so that a message can name
+    /// the field.
+    #[serde(flatten)]
+    pub params: BTreeMap<String, serde_json::Value>,
+}
+
+impl CheckpointingSpec {
+    /// The duration set for parameter `name`: `None` when absent, `Err` when not a duration.
+    pub fn param(&self, name: &str) -> Option<Result<Duration, String>> {
+        self.params
+            .get(name)
+            .map(|v| Duration::deserialize(v).map_err(|e| e.to_string()))
+    }
+
+    /// The values of `protocol`'s parameters: those this (validated) section sets, the rest
+    /// defaults.
+    pub fn params_for(&self, protocol: ProtocolKind) -> Params {
+        Params::resolve(protocol, &|name| {
+            self.param(name).and_then(|d| d.ok()).map(|d| d.ns())
+        })
+    }
 }
 
 fn default_protocol() -> String {
-    "none".to_string()
+    ProtocolKind::baseline().name().to_string()
 }
 fn default_checkpoint_timeout() -> Duration {
     Duration(600_000_000_000)
-}
-fn default_alignment_timeout() -> Duration {
-    Duration(10_000_000)
 }
 
 /// Channel defaults.
@@ -794,7 +817,11 @@ impl Scenario {
 
     /// The JSON Schema of the scenario format, pretty-printed.
     pub fn json_schema() -> String {
-        let schema = schemars::schema_for!(Scenario);
+        let mut schema = serde_json::to_value(schemars::schema_for!(Scenario))
+            .expect("a schema always serialises");
+        declare_protocol_params(&mut schema["$defs"]["CheckpointingSpec"]);
+        // Back through schemars' type, which writes keywords in a readable order.
+        let schema = schemars::Schema::try_from(schema).expect("still a schema");
         serde_json::to_string_pretty(&schema).expect("a schema always serialises") + "\n"
     }
 }
@@ -840,4 +867,32 @@ impl FailureSpec {
             .map_err(|(field, msg)| format!("`{flag}`: {field} {msg}"))?;
         Ok(spec)
     }
+}
+
+/// The `checkpointing` schema lists every protocol by name and every parameter a protocol
+/// declares, and nothing else.
+fn declare_protocol_params(spec: &mut serde_json::Value) {
+    let mut params: BTreeMap<&str, &crate::protocols::Param> = BTreeMap::new();
+    for p in ProtocolKind::all() {
+        for param in p.params() {
+            params.insert(param.name, param);
+        }
+    }
+    if let Some(props) = spec["properties"].as_object_mut() {
+        for (name, param) in params {
+            let default = serde_json::to_value(Duration(param.default_ns))
+                .expect("a duration always serialises");
+            props.insert(
+                name.to_string(),
+                serde_json::json!({
+                    "description": param.doc,
+                    "$ref": "#/$defs/Duration",
+                    "default": default,
+                }),
+            );
+        }
+    }
+    let names: Vec<&str> = ProtocolKind::all().map(|p| p.name()).collect();
+    spec["properties"]["protocol"]["enum"] = serde_json::json!(names);
+    spec["additionalProperties"] = serde_json::Value::Bool(false);
 }

@@ -3,6 +3,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::*;
+use crate::protocols::ProtocolKind;
 
 type Check = Result<(), ScenarioError>;
 
@@ -134,21 +135,58 @@ pub(super) fn validate(s: &Scenario, limits: &super::Limits) -> Check {
     limits.check(&estimate)
 }
 
+/// Every field beyond the coordinator's is a parameter some protocol declares (`--protocol`
+/// may pick any of them), and no parameter is zero.
+fn check_protocol_params(c: &CheckpointingSpec) -> Check {
+    let declared: Vec<&str> = ProtocolKind::all()
+        .flat_map(|k| k.params().iter().map(|p| p.name))
+        .collect();
+    for name in c.params.keys() {
+        if !declared.contains(&name.as_str()) {
+            return err(
+                format!("checkpointing.{name}"),
+                format!(
+                    "unknown field `{}`; expected one of: {}, or a protocol parameter: {}",
+                    name,
+                    CHECKPOINTING_FIELDS.join(", "),
+                    declared.join(", ")
+                ),
+            );
+        }
+        match c.param(name) {
+            Some(Err(why)) => return err(format!("checkpointing.{name}"), why),
+            Some(Ok(d)) if d.ns() == 0 => {
+                return err(format!("checkpointing.{name}"), "must be longer than zero")
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// The coordinator's fields of `checkpointing`, for messages.
+const CHECKPOINTING_FIELDS: &[&str] = &[
+    "protocol",
+    "interval",
+    "max_concurrent",
+    "min_pause",
+    "timeout",
+    "tolerable_failures",
+    "storage_bandwidth",
+    "sync_copy",
+    "initiators",
+];
+
 fn check_checkpointing(c: &CheckpointingSpec, process_graph: bool, names: &Names) -> Check {
     let p = "checkpointing";
-    let protocol: crate::protocols::ProtocolKind = match c.protocol.parse() {
+    let protocol: ProtocolKind = match c.protocol.parse() {
         Ok(k) => k,
         Err(e) => return err(format!("{p}.protocol"), e),
     };
-    if process_graph && !protocol.supports_process_graphs() {
-        return err(
-            format!("{p}.protocol"),
-            format!(
-                "`{}` needs a dataflow job; process graphs support chandy-lamport and none",
-                c.protocol
-            ),
-        );
+    if let Err(why) = protocol.check_graph(process_graph) {
+        return err(format!("{p}.protocol"), why);
     }
+    check_protocol_params(c)?;
     if c.interval.is_some_and(|d| d.ns() == 0) {
         return err(format!("{p}.interval"), "must be longer than zero");
     }
@@ -157,9 +195,6 @@ fn check_checkpointing(c: &CheckpointingSpec, process_graph: bool, names: &Names
     }
     if c.timeout.ns() == 0 {
         return err(format!("{p}.timeout"), "must be longer than zero");
-    }
-    if c.alignment_timeout.ns() == 0 {
-        return err(format!("{p}.alignment_timeout"), "must be longer than zero");
     }
     if c.storage_bandwidth.is_some_and(|b| b.0 == 0) {
         return err(format!("{p}.storage_bandwidth"), "must be larger than zero");

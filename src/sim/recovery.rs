@@ -8,9 +8,9 @@ use crate::coordinator::AbortReason;
 use crate::engine::Time;
 use crate::failure::FailureRecord;
 use crate::human::fmt_ns;
-use crate::mutant::Mutant;
 use crate::network::{Message, TaskId};
-use crate::protocols::{Breakage, Mutated, ProtocolKind, TaskProtocol, TaskView};
+use crate::protocols::Mutant;
+use crate::protocols::{Breakage, Mutated, TaskProtocol, TaskView};
 use crate::trace::TraceEvent;
 use crate::workload::Behaviour;
 
@@ -351,10 +351,7 @@ impl Simulation {
                 inputs: spec.inputs.len(),
                 is_source: spec.role.is_source(),
             };
-            let mut p = mutate(
-                self.protocol.instantiate(&view, self.alignment_timeout),
-                self.mutant,
-            );
+            let mut p = mutate(self.protocol.instantiate(&view, &self.params), self.mutant);
             let mut ignored = Vec::new();
             for (i, &c) in closed.iter().enumerate() {
                 if c {
@@ -421,7 +418,7 @@ impl Simulation {
             last.replayed_records = replayed;
         }
         // Checkpointing resumes on its period; bank timers and sources start again.
-        if self.protocol != ProtocolKind::None {
+        if self.protocol.takes_snapshots() {
             if let Some(interval) = self.coord.config().interval {
                 let next = (now / interval + 1) * interval;
                 if next <= self.limit {
@@ -436,6 +433,18 @@ impl Simulation {
             }
             self.request_start(t);
         }
+    }
+
+    /// Stall `i` begins: the next one of a chain queued after a crash is queued, and the
+    /// link stops.
+    pub(super) fn on_stall(&mut self, i: u32) {
+        self.weak_events -= 1;
+        self.stalls_begun[i as usize] = true;
+        if let Some(pos) = self.stall_chain {
+            self.stall_chain = Some(pos + 1);
+            self.schedule_chained_stall();
+        }
+        self.stall(i);
     }
 
     /// A link stall begins.

@@ -4,7 +4,6 @@ use super::Simulation;
 use crate::engine::{self, Model, Time};
 use crate::failure::UnfiredFailure;
 use crate::human::fmt_ns;
-use crate::protocols::ProtocolKind;
 use crate::trace::{Trace, TraceMode};
 use crate::workload::Behaviour;
 
@@ -207,12 +206,12 @@ impl Simulation {
                 },
             ));
         }
-        let none = self.protocol == ProtocolKind::None;
+        let protocol = self.protocol;
         let coord = &self.coord;
         let completed = coord.completed_count();
         let checkpoint_reason = |id: u64, what: &str| -> String {
-            if none {
-                "the run takes no checkpoints (protocol none)".to_string()
+            if !protocol.takes_snapshots() {
+                format!("the run takes no checkpoints (protocol {protocol})")
             } else if !coord.knows(id) {
                 format!(
                     "checkpoint {id} was never triggered (the run took {} checkpoints; {ended})",

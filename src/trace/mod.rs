@@ -229,7 +229,7 @@ impl TraceEvent {
 
 /// A consumer of trace events as they happen, such as an online checker that must not keep
 /// hundreds of millions of events in memory.
-pub trait TraceObserver: std::any::Any {
+pub trait TraceObserver {
     /// Sees one event, in trace order.
     fn observe(&mut self, event: &TraceEvent);
 

@@ -403,3 +403,46 @@ fn compare_names_its_seeds_and_what_failures_did() {
         o.stdout
     );
 }
+
+/// Every command that takes a protocol refuses one that cannot run a process graph as bad
+/// input, names the scenario and the flag, and writes nothing.
+#[test]
+fn every_command_refuses_a_barrier_protocol_on_a_process_graph() {
+    let dir = tempfile::tempdir().unwrap();
+    let bank = crate::support::scenarios_dir().join("bank.json");
+    let bank = bank.to_str().unwrap();
+    let cases: [&[&str]; 5] = [
+        &["run", bank, "--protocol", "aligned", "--out", "o"],
+        &["compare", bank, "--protocols", "aligned", "--out", "o"],
+        &["check", bank, "--protocols", "unaligned", "--out", "o"],
+        &[
+            "trace",
+            bank,
+            "--protocol",
+            "aligned",
+            "--format",
+            "jsonl",
+            "--out",
+            "o/t",
+        ],
+        &[
+            "diagram",
+            bank,
+            "--protocol",
+            "stop-the-world",
+            "--out",
+            "o/d.svg",
+        ],
+    ];
+    for args in cases {
+        let o = snapsim(dir.path(), args);
+        no_panic(&o, args[0]);
+        assert_eq!(o.code, Some(2), "{args:?}: {}", o.stderr);
+        assert!(
+            o.stderr.contains("bank.json: --protocol") && o.stderr.contains("needs a dataflow job"),
+            "{args:?}: {}",
+            o.stderr
+        );
+        assert_eq!(tree(dir.path()), Vec::<String>::new(), "{args:?}");
+    }
+}

@@ -88,7 +88,7 @@ fn summaries_leave_out_the_final_checkpoint() {
     let s = crate::support::load("quickstart");
     let (r, _) = crate::support::run(
         &s,
-        snapsim::protocols::ProtocolKind::Aligned,
+        crate::support::protocol("aligned"),
         None,
         snapsim::trace::TraceMode::HashOnly,
     );

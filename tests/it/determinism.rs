@@ -1,6 +1,5 @@
 //! The same scenario and seed give the same run; another seed gives another run.
 
-use snapsim::protocols::ProtocolKind;
 use snapsim::trace::TraceMode;
 
 use crate::support::{load, run};
@@ -9,8 +8,18 @@ use crate::support::{load, run};
 /// `check_determinism` does, naming the scenario and seed on a mismatch.
 fn check_determinism(name: &str, seed: u64) -> String {
     let s = load(name);
-    let (a, _) = run(&s, ProtocolKind::None, Some(seed), TraceMode::HashOnly);
-    let (b, _) = run(&s, ProtocolKind::None, Some(seed), TraceMode::HashOnly);
+    let (a, _) = run(
+        &s,
+        crate::support::protocol("none"),
+        Some(seed),
+        TraceMode::HashOnly,
+    );
+    let (b, _) = run(
+        &s,
+        crate::support::protocol("none"),
+        Some(seed),
+        TraceMode::HashOnly,
+    );
     assert_eq!(
         a.to_json(),
         b.to_json(),
@@ -31,8 +40,13 @@ fn same_seed_same_bytes_different_seed_different_trace() {
 #[test]
 fn full_and_hash_only_traces_hash_alike() {
     let s = load("backpressure");
-    let (a, _) = run(&s, ProtocolKind::None, None, TraceMode::HashOnly);
-    let (b, out) = run(&s, ProtocolKind::None, None, TraceMode::Full);
+    let (a, _) = run(
+        &s,
+        crate::support::protocol("none"),
+        None,
+        TraceMode::HashOnly,
+    );
+    let (b, out) = run(&s, crate::support::protocol("none"), None, TraceMode::Full);
     assert_eq!(a.trace_hash, b.trace_hash);
     assert_eq!(out.trace.events().len() as u64, out.trace.len());
 }
@@ -57,7 +71,12 @@ fn adding_a_source_does_not_shift_the_other_tasks_draws() {
             .replace("EXTRA_EDGES", r#", {"from": "other", "to": "sink2"}"#),
     );
     let arrivals = |s| {
-        let (_, out) = run(s, ProtocolKind::None, Some(3), TraceMode::Full);
+        let (_, out) = run(
+            s,
+            crate::support::protocol("none"),
+            Some(3),
+            TraceMode::Full,
+        );
         out.trace
             .events()
             .iter()

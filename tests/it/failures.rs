@@ -13,7 +13,7 @@ use std::time::{Duration as WallDuration, Instant};
 
 use serde_json::{json, Value};
 use snapsim::campaign;
-use snapsim::checker::ExactlyOnce;
+use snapsim::checker::{ExactlyOnce, ViolationKind};
 use snapsim::mutant::Mutant;
 use snapsim::protocols::ProtocolKind;
 use snapsim::report::RunResult;
@@ -27,13 +27,11 @@ use crate::support::{load, parse, run, scenarios_dir};
 const SEEDS: u32 = 3;
 
 /// The protocols that promise exactly-once (with transactional sinks).
-const EXACTLY_ONCE: &[ProtocolKind] = &[
-    ProtocolKind::ChandyLamport,
-    ProtocolKind::Aligned,
-    ProtocolKind::Unaligned,
-    ProtocolKind::AlignedTimeout,
-    ProtocolKind::StopTheWorld,
-];
+fn exactly_once() -> Vec<ProtocolKind> {
+    ProtocolKind::all()
+        .filter(|p| p.promises().exactly_once)
+        .collect()
+}
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
@@ -151,7 +149,7 @@ fn shipped_failures_keep_exactly_once_under_every_exactly_once_protocol() {
     let s = load("failures");
     let delay = s.recovery.restart_delay.ns();
     assert_eq!(delay, 20_000_000, "the scenario restarts after 20 ms");
-    for r in campaign_runs(&s, EXACTLY_ONCE) {
+    for r in campaign_runs(&s, &exactly_once()) {
         let why = context(&r);
         assert_exactly_once(&r);
         assert!(r.verdict.expected.is_empty(), "{why}");
@@ -189,7 +187,10 @@ fn shipped_failures_keep_exactly_once_under_every_exactly_once_protocol() {
 /// the duplicates are reported, as expected, and lose it nothing.
 #[test]
 fn at_least_once_recovers_with_duplicates_reported_as_expected() {
-    for r in campaign_runs(&load("failures"), &[ProtocolKind::AtLeastOnce]) {
+    for r in campaign_runs(
+        &load("failures"),
+        &[crate::support::protocol("at-least-once")],
+    ) {
         let why = context(&r);
         let eo = counters(&r);
         assert!(r.verdict.ok, "{why}");
@@ -211,7 +212,7 @@ fn at_least_once_recovers_with_duplicates_reported_as_expected() {
 fn a_crash_before_the_first_checkpoint_restarts_from_the_beginning() {
     let r = go(
         &scenario(&small_job(json!([{"crash": {"at": "5ms"}}]))),
-        ProtocolKind::Aligned,
+        crate::support::protocol("aligned"),
         None,
     );
     let why = context(&r);
@@ -241,7 +242,7 @@ fn a_plain_sink_shows_replayed_output_as_expected_duplicates() {
             "/dataflow/operators/2/kind/sink/transactional",
             json!(transactional),
         );
-        let r = go(&scenario(&job), ProtocolKind::Aligned, None);
+        let r = go(&scenario(&job), crate::support::protocol("aligned"), None);
         let why = format!("transactional {transactional}: {}", context(&r));
         let eo = counters(&r);
         assert!(r.verdict.ok && r.verdict.violations.is_empty(), "{why}");
@@ -256,7 +257,7 @@ fn a_plain_sink_shows_replayed_output_as_expected_duplicates() {
                 r.verdict
                     .expected
                     .iter()
-                    .any(|v| v.kind == "duplicated-record"),
+                    .any(|v| v.kind == ViolationKind::DuplicatedRecord),
                 "{why}"
             );
         }
@@ -272,7 +273,7 @@ fn a_crash_during_recovery_is_recorded_and_the_job_still_finishes_exactly_once()
             {"crash": {"at": "120ms"}},
             {"during_recovery": {"recovery": 1}}
         ]))),
-        ProtocolKind::Aligned,
+        crate::support::protocol("aligned"),
         None,
     );
     let why = context(&r);
@@ -297,9 +298,9 @@ fn a_crash_during_recovery_is_recorded_and_the_job_still_finishes_exactly_once()
 fn random_crashes_are_deterministic_for_a_seed_and_differ_between_seeds() {
     let s = scenario(&small_job(json!([{"random": {"mean_interval": "80ms"}}])));
     let seeds = campaign::seeds(s.seed, 2);
-    let a = go(&s, ProtocolKind::Aligned, Some(seeds[0]));
-    let again = go(&s, ProtocolKind::Aligned, Some(seeds[0]));
-    let b = go(&s, ProtocolKind::Aligned, Some(seeds[1]));
+    let a = go(&s, crate::support::protocol("aligned"), Some(seeds[0]));
+    let again = go(&s, crate::support::protocol("aligned"), Some(seeds[0]));
+    let b = go(&s, crate::support::protocol("aligned"), Some(seeds[1]));
     assert_eq!(a.to_json(), again.to_json(), "seed {}", seeds[0]);
     let times = |r: &RunResult| r.failures.iter().map(|f| f.at_ns).collect::<Vec<_>>();
     assert!(!a.failures.is_empty() && !b.failures.is_empty());
@@ -320,14 +321,14 @@ fn random_crashes_are_deterministic_for_a_seed_and_differ_between_seeds() {
 fn a_stalled_link_delays_records_but_loses_none() {
     let calm = go(
         &scenario(&small_job(json!([]))),
-        ProtocolKind::Aligned,
+        crate::support::protocol("aligned"),
         None,
     );
     let stalled = go(
         &scenario(&small_job(json!([
             {"stall": {"from": "count", "to": "sink", "at": "100ms", "duration": "30ms"}}
         ]))),
-        ProtocolKind::Aligned,
+        crate::support::protocol("aligned"),
         None,
     );
     let why = context(&stalled);
@@ -356,7 +357,7 @@ fn a_rejected_upload_fails_its_checkpoint_and_the_job_only_beyond_the_tolerance(
             "/checkpointing/tolerable_failures",
             json!(tolerable),
         );
-        let r = go(&scenario(&job), ProtocolKind::Aligned, None);
+        let r = go(&scenario(&job), crate::support::protocol("aligned"), None);
         let why = format!("tolerable_failures {tolerable}: {}", context(&r));
         assert_exactly_once(&r);
         let second = r
@@ -364,7 +365,7 @@ fn a_rejected_upload_fails_its_checkpoint_and_the_job_only_beyond_the_tolerance(
             .iter()
             .find(|c| c.id == 2)
             .expect("checkpoint 2");
-        assert_eq!(second.status, "aborted", "{why}");
+        assert_eq!(second.status.as_str(), "aborted", "{why}");
         let causes: Vec<&str> = r.failures.iter().map(|f| f.cause.as_str()).collect();
         if tolerable == 0 {
             assert_eq!(causes, ["tolerable-failures exceeded"], "{why}");
@@ -375,7 +376,7 @@ fn a_rejected_upload_fails_its_checkpoint_and_the_job_only_beyond_the_tolerance(
                 r.checkpoints
                     .iter()
                     .filter(|c| c.id != 2)
-                    .all(|c| c.status == "completed"),
+                    .all(|c| c.completed()),
                 "{why}"
             );
         }
@@ -393,7 +394,7 @@ fn a_crash_after_the_job_finished_changes_nothing() {
         "/dataflow/operators/0/kind/source/records",
         json!(500),
     );
-    let r = go(&scenario(&job), ProtocolKind::Aligned, None);
+    let r = go(&scenario(&job), crate::support::protocol("aligned"), None);
     assert_exactly_once(&r);
     assert_eq!(r.metrics.records_in, 1_000, "{}", context(&r));
 }
@@ -436,7 +437,7 @@ fn the_bank_conserves_its_total_across_two_crashes() {
             tasks: vec![],
         },
     ];
-    for r in campaign_runs(&s, &[ProtocolKind::ChandyLamport]) {
+    for r in campaign_runs(&s, &[crate::support::protocol("chandy-lamport")]) {
         let why = context(&r);
         assert!(r.verdict.ok && r.verdict.consistent, "{why}");
         assert_eq!(r.failures.len(), 2, "{why}");
@@ -448,7 +449,7 @@ fn the_bank_conserves_its_total_across_two_crashes() {
     // The same crashes with the channel state left out of recovery break conservation.
     let broken = Simulation::new(
         &s,
-        ProtocolKind::ChandyLamport,
+        crate::support::protocol("chandy-lamport"),
         s.seed,
         TraceMode::HashOnly,
         Some(Mutant::RecoverySkipsChannelState),

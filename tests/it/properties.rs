@@ -284,13 +284,12 @@ fn keeps_promises(r: &RunResult) -> Result<(), String> {
     }
 }
 
-const CORRECT: &[ProtocolKind] = &[
-    ProtocolKind::ChandyLamport,
-    ProtocolKind::Aligned,
-    ProtocolKind::Unaligned,
-    ProtocolKind::AlignedTimeout,
-    ProtocolKind::StopTheWorld,
-];
+/// The protocols that promise consistent cuts and exactly-once.
+fn correct() -> Vec<ProtocolKind> {
+    ProtocolKind::all()
+        .filter(|p| p.promises().exactly_once)
+        .collect()
+}
 
 proptest! {
     #![proptest_config(config(256))]
@@ -299,7 +298,7 @@ proptest! {
     /// record exactly once to a transactional sink.
     #[test]
     fn correct_protocols_are_consistent_and_exactly_once(j in job(), p in 0usize..5, seed in 0u64..1000) {
-        run_case("exactly_once", &render(&j, CORRECT[p]), CORRECT[p], None, seed, keeps_promises)?;
+        run_case("exactly_once", &render(&j, correct()[p]), correct()[p], None, seed, keeps_promises)?;
     }
 }
 
@@ -309,7 +308,7 @@ proptest! {
     /// Aligned barriers never record channel state.
     #[test]
     fn aligned_records_no_channel_state(j in job(), seed in 0u64..1000) {
-        run_case("aligned_no_channel_state", &render(&j, ProtocolKind::Aligned), ProtocolKind::Aligned, None, seed, |r| {
+        run_case("aligned_no_channel_state", &render(&j, crate::support::protocol("aligned")), crate::support::protocol("aligned"), None, seed, |r| {
             match r.checkpoints.iter().find(|c| c.channel_state_bytes > 0) {
                 Some(c) => Err(format!("checkpoint {} recorded {} bytes of channel state", c.id, c.channel_state_bytes)),
                 None => keeps_promises(r),
@@ -320,7 +319,7 @@ proptest! {
     /// At-least-once may duplicate but never loses a record.
     #[test]
     fn at_least_once_never_loses(j in job(), seed in 0u64..1000) {
-        run_case("at_least_once", &render(&j, ProtocolKind::AtLeastOnce), ProtocolKind::AtLeastOnce, None, seed, never_loses)?;
+        run_case("at_least_once", &render(&j, crate::support::protocol("at-least-once")), crate::support::protocol("at-least-once"), None, seed, never_loses)?;
     }
 }
 
@@ -331,7 +330,7 @@ proptest! {
     /// crashes (the end of input may be in a checkpoint that its sender's part is not).
     #[test]
     fn at_least_once_never_loses_when_an_input_ends_early(j in job_with_an_early_end(), seed in 0u64..1000) {
-        run_case("at_least_once_early_end", &render(&j, ProtocolKind::AtLeastOnce), ProtocolKind::AtLeastOnce, None, seed, never_loses)?;
+        run_case("at_least_once_early_end", &render(&j, crate::support::protocol("at-least-once")), crate::support::protocol("at-least-once"), None, seed, never_loses)?;
     }
 }
 
@@ -351,9 +350,9 @@ proptest! {
     /// The same scenario and seed give the same trace, failures included.
     #[test]
     fn the_same_seed_gives_the_same_trace(j in job(), p in 0usize..5, seed in 0u64..1000) {
-        let v = render(&j, CORRECT[p]);
-        let a = run_case("determinism", &v, CORRECT[p], None, seed, |_| Ok(()))?;
-        run_case("determinism", &v, CORRECT[p], None, seed, |b| {
+        let v = render(&j, correct()[p]);
+        let a = run_case("determinism", &v, correct()[p], None, seed, |_| Ok(()))?;
+        run_case("determinism", &v, correct()[p], None, seed, |b| {
             if b.to_json() == a.to_json() { Ok(()) } else { Err(format!("trace {} then {}", a.trace_hash, b.trace_hash)) }
         })?;
     }
@@ -387,7 +386,7 @@ proptest! {
     /// Every snapshot of the bank, and its end state across crashes, holds the initial total.
     #[test]
     fn the_bank_conserves_its_total(b in bank(), seed in 0u64..1000) {
-        run_case("bank", &b, ProtocolKind::ChandyLamport, None, seed, |r| {
+        run_case("bank", &b, crate::support::protocol("chandy-lamport"), None, seed, |r| {
             if r.verdict.ok && r.verdict.consistent { Ok(()) } else { Err(format!("{:?}", r.verdict.violations)) }
         })?;
     }

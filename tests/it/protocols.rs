@@ -1,5 +1,6 @@
 //! The protocols on the shipped scenarios: known answers and emergent comparisons.
 
+use snapsim::checker::ViolationKind;
 use snapsim::protocols::ProtocolKind;
 use snapsim::report::RunResult;
 use snapsim::trace::TraceMode;
@@ -12,7 +13,7 @@ use crate::support::{load, run, shipped};
 fn completed(r: &RunResult) -> Vec<&snapsim::coordinator::CheckpointRecord> {
     r.checkpoints
         .iter()
-        .filter(|c| c.status == "completed" && !c.at_end)
+        .filter(|c| c.completed_while_running())
         .collect()
 }
 
@@ -25,7 +26,7 @@ fn median(mut v: Vec<u64>) -> u64 {
 fn the_paper_example_records_a_d_empty_and_m_prime() {
     let (result, out) = run(
         &load("cl-paper"),
-        ProtocolKind::ChandyLamport,
+        crate::support::protocol("chandy-lamport"),
         None,
         TraceMode::Full,
     );
@@ -65,7 +66,7 @@ fn every_bank_snapshot_conserves_the_total_over_many_seeds() {
     for seed in 0..25 {
         let (result, out) = run(
             &s,
-            ProtocolKind::ChandyLamport,
+            crate::support::protocol("chandy-lamport"),
             Some(seed),
             TraceMode::HashOnly,
         );
@@ -90,9 +91,24 @@ fn every_bank_snapshot_conserves_the_total_over_many_seeds() {
 #[test]
 fn under_back_pressure_aligned_is_slow_and_small_unaligned_fast_and_large() {
     let s = load("backpressure");
-    let (aligned, _) = run(&s, ProtocolKind::Aligned, None, TraceMode::HashOnly);
-    let (unaligned, _) = run(&s, ProtocolKind::Unaligned, None, TraceMode::HashOnly);
-    let (cl, _) = run(&s, ProtocolKind::ChandyLamport, None, TraceMode::HashOnly);
+    let (aligned, _) = run(
+        &s,
+        crate::support::protocol("aligned"),
+        None,
+        TraceMode::HashOnly,
+    );
+    let (unaligned, _) = run(
+        &s,
+        crate::support::protocol("unaligned"),
+        None,
+        TraceMode::HashOnly,
+    );
+    let (cl, _) = run(
+        &s,
+        crate::support::protocol("chandy-lamport"),
+        None,
+        TraceMode::HashOnly,
+    );
     for r in [&aligned, &unaligned, &cl] {
         assert!(
             r.verdict.ok && r.verdict.consistent,
@@ -150,9 +166,24 @@ fn under_back_pressure_aligned_is_slow_and_small_unaligned_fast_and_large() {
 #[test]
 fn aligned_timeout_falls_between_aligned_and_unaligned() {
     let s = load("backpressure");
-    let (aligned, _) = run(&s, ProtocolKind::Aligned, None, TraceMode::HashOnly);
-    let (timeout, _) = run(&s, ProtocolKind::AlignedTimeout, None, TraceMode::HashOnly);
-    let (unaligned, _) = run(&s, ProtocolKind::Unaligned, None, TraceMode::HashOnly);
+    let (aligned, _) = run(
+        &s,
+        crate::support::protocol("aligned"),
+        None,
+        TraceMode::HashOnly,
+    );
+    let (timeout, _) = run(
+        &s,
+        crate::support::protocol("aligned-timeout"),
+        None,
+        TraceMode::HashOnly,
+    );
+    let (unaligned, _) = run(
+        &s,
+        crate::support::protocol("unaligned"),
+        None,
+        TraceMode::HashOnly,
+    );
     assert!(
         timeout.verdict.ok && timeout.verdict.consistent,
         "{:?}",
@@ -172,7 +203,7 @@ fn aligned_timeout_falls_between_aligned_and_unaligned() {
 fn at_least_once_never_blocks_and_its_cuts_are_reported_not_hidden() {
     let (r, _) = run(
         &load("backpressure"),
-        ProtocolKind::AtLeastOnce,
+        crate::support::protocol("at-least-once"),
         None,
         TraceMode::HashOnly,
     );
@@ -185,7 +216,7 @@ fn at_least_once_never_blocks_and_its_cuts_are_reported_not_hidden() {
         .verdict
         .expected
         .iter()
-        .any(|v| v.kind == "orphan-message"));
+        .any(|v| v.kind == ViolationKind::OrphanMessage));
     assert!(completed(&r)
         .iter()
         .all(|c| c.held_back_bytes == 0 && c.channel_state_bytes == 0));
@@ -194,8 +225,18 @@ fn at_least_once_never_blocks_and_its_cuts_are_reported_not_hidden() {
 #[test]
 fn stop_the_world_records_no_channel_state_and_costs_throughput() {
     let s = load("quickstart");
-    let (none, _) = run(&s, ProtocolKind::None, None, TraceMode::HashOnly);
-    let (stw, _) = run(&s, ProtocolKind::StopTheWorld, None, TraceMode::HashOnly);
+    let (none, _) = run(
+        &s,
+        crate::support::protocol("none"),
+        None,
+        TraceMode::HashOnly,
+    );
+    let (stw, _) = run(
+        &s,
+        crate::support::protocol("stop-the-world"),
+        None,
+        TraceMode::HashOnly,
+    );
     assert!(
         stw.verdict.ok && stw.verdict.consistent,
         "{:?}",
@@ -214,7 +255,7 @@ fn every_scenario_runs_under_every_protocol_that_applies_deterministically() {
             continue; // covered in scenarios.rs; too slow for every protocol in a test build
         }
         let s = load(&name);
-        for &p in ProtocolKind::ALL {
+        for p in ProtocolKind::all() {
             if s.processes.is_some() && !p.supports_process_graphs() {
                 continue;
             }
@@ -226,7 +267,7 @@ fn every_scenario_runs_under_every_protocol_that_applies_deterministically() {
                 "{name} under {p} is not deterministic"
             );
             assert!(a.verdict.ok, "{name} under {p}: {:?}", a.verdict.violations);
-            if p.consistent_cuts() {
+            if p.promises().consistent_cuts {
                 assert!(a.verdict.consistent, "{name} under {p}");
             }
         }
@@ -237,7 +278,7 @@ fn every_scenario_runs_under_every_protocol_that_applies_deterministically() {
 fn barrier_protocols_are_refused_on_process_graphs() {
     let s = load("bank");
     let opts = snapsim::RunOptions {
-        protocol: ProtocolKind::Aligned,
+        protocol: crate::support::protocol("aligned"),
         seed: None,
         trace: TraceMode::HashOnly,
         mutant: None,
@@ -264,9 +305,9 @@ fn a_join_and_a_broadcast_edge_deliver_each_record_once_per_path() {
         "checkpointing": {"protocol": "aligned", "interval": "10ms"}}"#,
     );
     for &p in &[
-        ProtocolKind::Aligned,
-        ProtocolKind::Unaligned,
-        ProtocolKind::ChandyLamport,
+        crate::support::protocol("aligned"),
+        crate::support::protocol("unaligned"),
+        crate::support::protocol("chandy-lamport"),
     ] {
         let (r, _) = run(&s, p, None, TraceMode::HashOnly);
         assert!(
@@ -294,7 +335,7 @@ fn the_checker_catches_chandy_lamport_on_reordering_channels() {
     let caught = (0..5).any(|seed| {
         let (r, _) = run(
             &s,
-            ProtocolKind::ChandyLamport,
+            crate::support::protocol("chandy-lamport"),
             Some(seed),
             TraceMode::HashOnly,
         );
@@ -316,16 +357,16 @@ fn end_of_input_and_concurrency_edge_cases_complete_and_verify() {
     ] {
         let bytes = std::fs::read(dir.join(format!("{file}.json"))).unwrap();
         let s = snapsim::scenario::Scenario::from_json(&bytes, file).unwrap();
-        for &p in ProtocolKind::ALL {
+        for p in ProtocolKind::all() {
             let (r, _) = run(&s, p, None, TraceMode::HashOnly);
             assert!(r.verdict.ok, "{file} under {p}: {:?}", r.verdict.violations);
-            if p != ProtocolKind::None {
+            if p != crate::support::protocol("none") {
                 assert!(
                     !completed(&r).is_empty(),
                     "{file} under {p}: no checkpoint completed"
                 );
                 assert!(
-                    r.checkpoints.iter().all(|c| c.status == "completed"),
+                    r.checkpoints.iter().all(|c| c.completed()),
                     "{file} under {p}: {:?}",
                     r.checkpoints.iter().map(|c| &c.status).collect::<Vec<_>>()
                 );
@@ -345,10 +386,10 @@ fn at_least_once_never_loses_when_an_ended_input_is_restored_before_its_end() {
     let s = snapsim::scenario::Scenario::from_json(&bytes, "at-least-once-early-end").unwrap();
     for seed in [None, Some(1), Some(2)] {
         for &p in &[
-            ProtocolKind::AtLeastOnce,
-            ProtocolKind::Aligned,
-            ProtocolKind::Unaligned,
-            ProtocolKind::ChandyLamport,
+            crate::support::protocol("at-least-once"),
+            crate::support::protocol("aligned"),
+            crate::support::protocol("unaligned"),
+            crate::support::protocol("chandy-lamport"),
         ] {
             let (r, _) = run(&s, p, seed, TraceMode::HashOnly);
             let eo = r.verdict.exactly_once.unwrap();
@@ -358,7 +399,7 @@ fn at_least_once_never_loses_when_an_ended_input_is_restored_before_its_end() {
                 r.verdict.violations
             );
             assert_eq!(r.failures.len(), 2, "{p} seed {seed:?}: both crashes fire");
-            if p == ProtocolKind::AtLeastOnce {
+            if p == crate::support::protocol("at-least-once") {
                 assert!(
                     eo.duplicated > 0,
                     "seed {seed:?}: replays show as duplicates"
@@ -399,11 +440,11 @@ fn a_diamond_is_exactly_once_and_in_order_per_path() {
     ] {
         let s = crate::support::parse(&json(failures));
         for &p in &[
-            ProtocolKind::Aligned,
-            ProtocolKind::Unaligned,
-            ProtocolKind::ChandyLamport,
-            ProtocolKind::AlignedTimeout,
-            ProtocolKind::StopTheWorld,
+            crate::support::protocol("aligned"),
+            crate::support::protocol("unaligned"),
+            crate::support::protocol("chandy-lamport"),
+            crate::support::protocol("aligned-timeout"),
+            crate::support::protocol("stop-the-world"),
         ] {
             let (r, _) = run(&s, p, None, TraceMode::HashOnly);
             let eo = r.verdict.exactly_once.unwrap();
@@ -418,7 +459,7 @@ fn a_diamond_is_exactly_once_and_in_order_per_path() {
     }
     let s = crate::support::parse(&json(""));
     let opts = snapsim::RunOptions {
-        protocol: ProtocolKind::ChandyLamport,
+        protocol: crate::support::protocol("chandy-lamport"),
         seed: None,
         trace: TraceMode::HashOnly,
         mutant: Some(snapsim::mutant::Mutant::ClReordering),
@@ -431,5 +472,5 @@ fn a_diamond_is_exactly_once_and_in_order_per_path() {
         .verdict
         .violations
         .iter()
-        .any(|v| v.kind == "out-of-order"));
+        .any(|v| v.kind == ViolationKind::OutOfOrder));
 }

@@ -1,6 +1,5 @@
 //! Every shipped scenario validates and runs, and the schema file is in step with the code.
 
-use snapsim::protocols::ProtocolKind;
 use snapsim::scenario::Scenario;
 use snapsim::trace::TraceMode;
 
@@ -41,7 +40,12 @@ fn every_shipped_scenario_validates_and_round_trips() {
 fn every_small_shipped_scenario_runs_and_verifies() {
     for name in ["quickstart", "backpressure", "bank", "cl-paper"] {
         let s = load(name);
-        let (result, _) = run(&s, ProtocolKind::None, None, TraceMode::HashOnly);
+        let (result, _) = run(
+            &s,
+            crate::support::protocol("none"),
+            None,
+            TraceMode::HashOnly,
+        );
         assert!(result.verdict.ok, "{name}: {:?}", result.verdict.violations);
         assert!(result.events > 0, "{name} ran no event");
     }
@@ -50,7 +54,12 @@ fn every_small_shipped_scenario_runs_and_verifies() {
 #[test]
 fn big_has_a_thousand_processes_and_five_million_events() {
     let s = load("big");
-    let (result, out) = run(&s, ProtocolKind::None, None, TraceMode::HashOnly);
+    let (result, out) = run(
+        &s,
+        crate::support::protocol("none"),
+        None,
+        TraceMode::HashOnly,
+    );
     assert!(out.tasks.len() >= 1000, "{} processes", out.tasks.len());
     assert!(result.events >= 5_000_000, "{} events", result.events);
     assert!(result.verdict.ok, "{:?}", result.verdict.violations);
@@ -61,7 +70,7 @@ fn huge_has_ten_thousand_processes_and_a_million_transfers_and_builds() {
     let s = load("huge");
     let sim = snapsim::sim::Simulation::new(
         &s,
-        ProtocolKind::ChandyLamport,
+        crate::support::protocol("chandy-lamport"),
         1,
         TraceMode::HashOnly,
         None,
@@ -79,7 +88,7 @@ fn huge_has_ten_thousand_processes_and_a_million_transfers_and_builds() {
 fn quickstart_moves_every_record_to_the_sink_once() {
     let (result, _) = run(
         &load("quickstart"),
-        ProtocolKind::None,
+        crate::support::protocol("none"),
         None,
         TraceMode::HashOnly,
     );
@@ -95,7 +104,12 @@ fn quickstart_moves_every_record_to_the_sink_once() {
 
 #[test]
 fn the_bank_conserves_money_and_moves_it() {
-    let (result, out) = run(&load("bank"), ProtocolKind::None, None, TraceMode::HashOnly);
+    let (result, out) = run(
+        &load("bank"),
+        crate::support::protocol("none"),
+        None,
+        TraceMode::HashOnly,
+    );
     let (initial, end) = out.bank_totals.expect("a bank");
     assert_eq!(initial, 8 * 1000);
     assert_eq!(end, initial);
@@ -108,7 +122,12 @@ fn the_bank_conserves_money_and_moves_it() {
 
 #[test]
 fn the_paper_script_ends_in_the_expected_states() {
-    let (_, out) = run(&load("cl-paper"), ProtocolKind::None, None, TraceMode::Full);
+    let (_, out) = run(
+        &load("cl-paper"),
+        crate::support::protocol("none"),
+        None,
+        TraceMode::Full,
+    );
     // p: A -(send M)-> B -(receive M')-> A; q: C -(send M')-> D -(receive M)-> C.
     assert_eq!(out.script_states, vec![Some("A".into()), Some("C".into())]);
 }

@@ -53,3 +53,8 @@ pub fn run(
     };
     simulate_full(s, &opts, &mut |_, _| {}).expect("scenario runs")
 }
+
+/// The registered protocol called `name`.
+pub fn protocol(name: &str) -> ProtocolKind {
+    ProtocolKind::named(name).unwrap_or_else(|| panic!("no protocol called {name}"))
+}

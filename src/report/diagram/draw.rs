@@ -37,7 +37,7 @@ const KIND_COLOURS: &[(&str, &str)] = &[
 pub(super) fn colour(class: Class) -> &'static str {
     match class {
         Class::Data => DATA,
-        Class::Control(_) => KIND_COLOURS
+        Class::Control { .. } => KIND_COLOURS
             .iter()
             .find(|(name, _)| *name == class.name())
             .map_or(CONTROL_C, |(_, c)| c),
@@ -407,7 +407,7 @@ fn message_label(m: &Msg, sc: &Scene<'_>) -> Option<String> {
             .map(|i| l.name(i))
             .filter(|name| *name != "?")
             .map(str::to_string),
-        (Class::Control(_), _) if sc.shown.label_control => {
+        (Class::Control { .. }, _) if sc.shown.label_control => {
             Some(format!("{} {}", m.class.name(), m.num))
         }
         _ => None,

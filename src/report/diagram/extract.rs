@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use crate::engine::Time;
 use crate::network::MsgKind;
-use crate::protocols::CONTROL_KINDS;
+use crate::protocols::{control_kind, control_kinds};
 use crate::snapshot::GlobalSnapshot;
 use crate::topology::Topology;
 use crate::trace::matching::Matcher;
@@ -18,8 +18,13 @@ use crate::trace::TraceEvent;
 pub(super) enum Class {
     /// An application record.
     Data,
-    /// A control message of a declared kind: its position in [`CONTROL_KINDS`].
-    Control(usize),
+    /// A control message of a kind some protocol declares (in tag order).
+    Control {
+        /// The kind's tag.
+        tag: u8,
+        /// The kind's name.
+        name: &'static str,
+    },
     /// A control message with a tag no protocol declares.
     OtherControl,
     /// The end of a channel's input.
@@ -33,17 +38,21 @@ impl Class {
         } else if kind == MsgKind::EndOfInput as u8 {
             Class::End
         } else {
-            CONTROL_KINDS
-                .iter()
-                .position(|k| k.tag == tag)
-                .map_or(Class::OtherControl, Class::Control)
+            control_kind(tag).map_or(Class::OtherControl, |k| Class::Control {
+                tag: k.tag,
+                name: k.name,
+            })
         }
     }
 
     /// Every class a control message or end of input can have.
     pub(super) fn non_data() -> impl Iterator<Item = Class> {
-        (0..CONTROL_KINDS.len())
-            .map(Class::Control)
+        control_kinds()
+            .into_iter()
+            .map(|k| Class::Control {
+                tag: k.tag,
+                name: k.name,
+            })
             .chain([Class::OtherControl, Class::End])
     }
 
@@ -51,7 +60,7 @@ impl Class {
     pub(super) fn name(self) -> &'static str {
         match self {
             Class::Data => "data",
-            Class::Control(i) => CONTROL_KINDS[i].name,
+            Class::Control { name, .. } => name,
             Class::OtherControl => "control",
             Class::End => "end",
         }

@@ -175,8 +175,8 @@ impl Key {
         match self {
             Key::Msg(c) => match c {
                 Class::Data => "data message",
-                Class::Control(_) if c.name() == "cancel" => "cancellation",
-                Class::Control(_) => c.name(),
+                Class::Control { .. } if c.name() == "cancel" => "cancellation",
+                Class::Control { .. } => c.name(),
                 Class::OtherControl => "other control message",
                 Class::End => "end of input",
             },

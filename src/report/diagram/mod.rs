@@ -88,19 +88,10 @@ mod tests {
     use super::layout::MAX_DATA;
     use super::*;
     use crate::engine::MS;
-    use crate::protocols::{ProtocolKind, CONTROL_KINDS};
+    use crate::protocols::{ProtocolKind, MARKER_KIND};
     use crate::scenario::Scenario;
     use crate::trace::TraceMode;
     use crate::{simulate_full, RunOptions};
-
-    /// The tag of Chandy-Lamport's marker.
-    fn marker_tag() -> u8 {
-        CONTROL_KINDS
-            .iter()
-            .find(|k| k.name == "marker")
-            .unwrap()
-            .tag
-    }
 
     fn scenario(name: &str) -> Scenario {
         let path = format!("{}/scenarios/{name}.json", env!("CARGO_MANIFEST_DIR"));
@@ -186,7 +177,7 @@ mod tests {
     }
 
     fn cl_paper_svg() -> String {
-        let out = run("cl-paper", ProtocolKind::ChandyLamport);
+        let out = run("cl-paper", "chandy-lamport".parse().unwrap());
         let topo = Topology::build(&scenario("cl-paper"), 0).unwrap();
         let events = out.trace.events();
         let end = events.iter().map(TraceEvent::time).max().unwrap();
@@ -240,7 +231,7 @@ mod tests {
 
     #[test]
     fn quickstart_window_stays_small() {
-        let out = run("quickstart", ProtocolKind::Aligned);
+        let out = run("quickstart", "aligned".parse().unwrap());
         let topo = Topology::build(&scenario("quickstart"), 1).unwrap();
         let window = (200 * MS, 205 * MS);
         let doc = svg(
@@ -265,7 +256,7 @@ mod tests {
 
     #[test]
     fn a_crash_and_its_recovery_under_unaligned_checkpoints() {
-        let out = run("failures", ProtocolKind::Unaligned);
+        let out = run("failures", "unaligned".parse().unwrap());
         let topo = Topology::build(&scenario("failures"), 1).unwrap();
         let events = out.trace.events();
         let crash = events
@@ -360,7 +351,7 @@ mod tests {
             seq: 0,
             bytes: 16,
             kind: 1,
-            tag: marker_tag(),
+            tag: MARKER_KIND.tag,
             num: 7,
         });
         events.push(TraceEvent::Receive {

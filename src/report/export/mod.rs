@@ -83,12 +83,12 @@ mod test_runs {
             "/scenarios/cl-paper.json"
         ))
         .unwrap();
-        run(&bytes, "cl-paper", ProtocolKind::ChandyLamport)
+        run(&bytes, "cl-paper", "chandy-lamport".parse().unwrap())
     }
 
     /// The small job under aligned checkpoints.
     pub fn job() -> (Topology, Vec<TraceEvent>) {
-        run(JOB.as_bytes(), "job", ProtocolKind::Aligned)
+        run(JOB.as_bytes(), "job", "aligned".parse().unwrap())
     }
 
     /// The job with a crash in the middle, under unaligned checkpoints (which record channel
@@ -100,21 +100,21 @@ mod test_runs {
                "recovery": {"restart_delay": "1ms"},
                "checkpointing""#,
         );
-        run(json.as_bytes(), "job-crash", ProtocolKind::Unaligned)
+        run(json.as_bytes(), "job-crash", "unaligned".parse().unwrap())
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocols::CONTROL_KINDS;
+    use crate::protocols::control_kinds;
 
     #[test]
     fn message_names_come_from_the_control_kinds() {
         let control = MsgKind::Control as u8;
         assert_eq!(message_name(MsgKind::Data as u8, 0), "data");
         assert_eq!(message_name(MsgKind::EndOfInput as u8, 0), "end-of-input");
-        for k in CONTROL_KINDS {
+        for k in control_kinds() {
             assert_eq!(message_name(control, k.tag), k.name);
         }
         assert_eq!(message_name(control, 200), "control 200");

@@ -6,7 +6,7 @@
 
 use std::fmt;
 
-use crate::protocols::ProtocolKind;
+use super::{Promises, ProtocolKind};
 
 /// A deliberately broken variant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -88,17 +88,35 @@ impl Mutant {
 
     /// The protocol the mutant breaks.
     pub fn base(self) -> ProtocolKind {
-        match self {
-            Mutant::ClReordering => ProtocolKind::ChandyLamport,
+        let name = match self {
+            Mutant::ClReordering => "chandy-lamport",
             Mutant::AlignedNoBlock
             | Mutant::SourceRewindTooFar
             | Mutant::SourceRewindTooShort
-            | Mutant::SinkEarlyCommit => ProtocolKind::Aligned,
+            | Mutant::SinkEarlyCommit => "aligned",
             Mutant::UnalignedForgetsOvertaken
             | Mutant::RecoverySkipsChannelState
-            | Mutant::RecoveryReversesChannelState => ProtocolKind::Unaligned,
-            Mutant::AtLeastOnceAsExactlyOnce => ProtocolKind::AtLeastOnce,
+            | Mutant::RecoveryReversesChannelState => "unaligned",
+            Mutant::AtLeastOnceAsExactlyOnce => "at-least-once",
+        };
+        ProtocolKind::named(name).expect("a mutant breaks a registered protocol")
+    }
+
+    /// What the mutant claims, which the checker holds it to: its base protocol's promises,
+    /// except for the mutant that passes at-least-once off as exactly-once.
+    pub fn claimed(self) -> Promises {
+        match self {
+            Mutant::AtLeastOnceAsExactlyOnce => Promises {
+                consistent_cuts: true,
+                exactly_once: true,
+            },
+            _ => self.base().promises(),
         }
+    }
+
+    /// True when the mutant runs every channel without first-in first-out order.
+    pub fn reorders_channels(self) -> bool {
+        self == Mutant::ClReordering
     }
 
     /// The mutant called `name` (without the `mutant:` prefix).
