@@ -7,6 +7,8 @@
 //! The vocabulary is that of processes and channels. Control messages are opaque here: the
 //! trace stores their tag and number but does not know what a marker or barrier is.
 
+pub mod matching;
+
 use serde::Serialize;
 
 use crate::engine::Time;
