@@ -5,7 +5,7 @@
 use rayon::prelude::*;
 
 use crate::engine::RngStreams;
-use crate::mutant::Mutant;
+use crate::protocols::Mutant;
 use crate::protocols::ProtocolKind;
 use crate::report::RunResult;
 use crate::scenario::{Limits, Scenario};
