@@ -9,6 +9,7 @@ mod compare;
 mod determinism;
 mod failures;
 mod golden;
+mod layering;
 mod limits;
 mod properties;
 mod protocols;
