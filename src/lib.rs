@@ -39,7 +39,8 @@
 //!   the event is scheduled; events at the same instant run in the order they were scheduled.
 //! - Randomness comes only from ChaCha8 streams derived from the one seed, one stream per named
 //!   purpose ([`engine::RngStreams`]): each task's network latencies, each task's workload,
-//!   the topology generator. Adding a task adds streams and shifts no other stream's draws.
+//!   each bank process's transfer choices, the failures, the topology generator. Adding a task
+//!   adds streams and shifts no other stream's draws.
 //! - A source's log is a pure function of (source, offset), so a rewound source replays exactly
 //!   the records it produced before.
 //! - Nothing that affects the run iterates a hash map; ordered maps and vectors only.
@@ -47,10 +48,12 @@
 //!
 //! # Architecture
 //!
-//! See `ARCHITECTURE.md`. In short: [`engine`] is a protocol-agnostic event kernel; [`network`]
-//! models channels; [`topology`] and [`workload`] describe the world; [`protocols`] are sans-IO
-//! state machines; [`sim`] drives them all on the engine; [`checker`] verifies a run from its
-//! trace; [`report`] shapes results; [`scenario`] reads and validates input.
+//! See `ARCHITECTURE.md` (its layer table is enforced by a test). In short: [`engine`] is a
+//! protocol-agnostic event kernel; [`network`] models channels; [`trace`] records what
+//! happened; [`protocols`] are sans-IO state machines, each declared once in a registry;
+//! [`topology`] and [`workload`] describe the world; [`sim`] drives them all on the engine;
+//! [`checker`] verifies a run from its trace and recorded snapshots; [`report`] shapes results;
+//! [`scenario`] reads and validates input.
 
 #![warn(missing_docs)]
 

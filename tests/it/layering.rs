@@ -184,7 +184,12 @@ fn ident(text: &str) -> String {
 
 /// The items the crate root defines itself (`lib` in the table); anything else a path names
 /// after `crate::` is a module.
-const ROOT_ITEMS: &[&str] = &["simulate", "simulate_full", "RunOptions", "DEFAULT_MAX_EVENTS"];
+const ROOT_ITEMS: &[&str] = &[
+    "simulate",
+    "simulate_full",
+    "RunOptions",
+    "DEFAULT_MAX_EVENTS",
+];
 
 /// Every import in `text` (a file of layer `module`) that the table forbids, as messages.
 fn forbidden_imports(rel: &str, module: &str, text: &str, table: &Table) -> Vec<String> {
@@ -228,9 +233,15 @@ fn the_layer_table_has_no_cycle_and_a_row_for_every_module() {
         assert!(table.contains_key(m), "`{m}` has no row in the layer table");
     }
     for (m, allowed) in &table {
-        assert!(modules.contains(m), "the layer table names `{m}`, which src/ lacks");
+        assert!(
+            modules.contains(m),
+            "the layer table names `{m}`, which src/ lacks"
+        );
         for d in allowed.iter().flatten() {
-            assert!(table.contains_key(d), "`{m}` may import `{d}`, which has no row");
+            assert!(
+                table.contains_key(d),
+                "`{m}` may import `{d}`, which has no row"
+            );
         }
     }
 }
@@ -256,10 +267,14 @@ fn the_layering_check_catches_a_forbidden_import() {
     assert_eq!(found.len(), 1, "{found:?}");
     assert!(found[0].starts_with("src/checker/x.rs:4: `checker` may not import `sim`"));
     // Groups over several lines, and the crate root's own items.
-    let text = "use crate::{\n    engine::Time,\n    report::RunResult,\n};\nuse crate::simulate;\n";
+    let text =
+        "use crate::{\n    engine::Time,\n    report::RunResult,\n};\nuse crate::simulate;\n";
     let found = forbidden_imports("sim/x.rs", "sim", text, &table);
     assert_eq!(found.len(), 2, "{found:?}");
-    assert!(found[0].contains("`sim` may not import `report`"), "{found:?}");
+    assert!(
+        found[0].contains("`sim` may not import `report`"),
+        "{found:?}"
+    );
     assert!(found[1].contains("`sim` may not import `lib`"), "{found:?}");
     // Tests may import anything.
     let text = "use crate::engine::Time;\n#[cfg(test)]\nmod tests {\n    use crate::sim::X;\n}\n";
@@ -280,10 +295,8 @@ fn literals(line: &str) -> Vec<&str> {
 
 /// Words that are also protocol names but mean something else where they appear: `none` as a
 /// limit's value (`--limit tasks=none`) and as the word shown for "nothing".
-const ORDINARY_WORDS: &[(&str, &str)] = &[
-    ("scenario/limits.rs", "none"),
-    ("report/mod.rs", "none"),
-];
+const ORDINARY_WORDS: &[(&str, &str)] =
+    &[("scenario/limits.rs", "none"), ("report/mod.rs", "none")];
 
 /// Files that define workloads by the protocol they run, as a scenario file names it.
 const WORKLOAD_TABLES: &[&str] = &["bench.rs", "cli/bench.rs"];

@@ -474,3 +474,25 @@ fn a_diamond_is_exactly_once_and_in_order_per_path() {
         .iter()
         .any(|v| v.kind == ViolationKind::OutOfOrder));
 }
+
+/// The README's protocol table has a row for every registered protocol, and its last column
+/// says what the protocol's descriptor does about process graphs.
+#[test]
+fn the_readme_describes_every_registered_protocol() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let table = &readme[readme.find("### Protocols").expect("a protocol section")..];
+    for p in ProtocolKind::all() {
+        let row = table
+            .lines()
+            .find(|l| l.starts_with(&format!("| `{}` |", p.name())))
+            .unwrap_or_else(|| panic!("the README's protocol table has no row for {p}"));
+        let graphs = row.trim_end_matches('|').rsplit('|').next().unwrap().trim();
+        let expected = if p.supports_process_graphs() {
+            "yes"
+        } else {
+            "no"
+        };
+        assert_eq!(graphs, expected, "{p}: process graphs");
+    }
+}
