@@ -1,5 +1,7 @@
 //! Pins a digest of every shipped scenario's results file under every protocol that applies to
-//! it, run with the scenario's own seed: any change of results shows here, by name.
+//! it, run with the scenario's own seed: any change of results shows here, by name. Every one
+//! of those runs must also verify (and record consistent cuts where its protocol promises
+//! them); a pin that matches also shows the run is the same from build to build.
 //!
 //! When a change of results is intended, regenerate the pins and say why in the README's
 //! changelog:
@@ -48,6 +50,15 @@ fn results() -> BTreeMap<(String, String), String> {
             };
             let result = simulate(&scenario, &opts, &mut |_, _| {})
                 .unwrap_or_else(|e| panic!("{stem} under {protocol}: {e}"));
+            let verdict = &result.verdict;
+            assert!(
+                verdict.ok,
+                "{stem} under {protocol}: {:?}",
+                verdict.violations
+            );
+            if protocol.promises().consistent_cuts {
+                assert!(verdict.consistent, "{stem} under {protocol}");
+            }
             ((stem, protocol.to_string()), result.to_json())
         })
         .collect()

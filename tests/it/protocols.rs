@@ -6,7 +6,7 @@ use snapsim::report::RunResult;
 use snapsim::trace::TraceMode;
 use snapsim::workload::Behaviour;
 
-use crate::support::{load, run, shipped};
+use crate::support::{load, run};
 
 /// Completed periodic checkpoints: the final one, after every task has finished, records
 /// only final states and says nothing about back-pressure.
@@ -245,33 +245,6 @@ fn stop_the_world_records_no_channel_state_and_costs_throughput() {
     assert!(completed(&stw).iter().all(|c| c.channel_state_bytes == 0));
     // The halted sources fall behind their schedule, so records wait longer.
     assert!(stw.metrics.latency_p99_ns > none.metrics.latency_p99_ns);
-}
-
-#[test]
-fn every_scenario_runs_under_every_protocol_that_applies_deterministically() {
-    for path in shipped() {
-        let name = path.file_stem().unwrap().to_string_lossy().into_owned();
-        if name == "big" || name == "huge" {
-            continue; // covered in scenarios.rs; too slow for every protocol in a test build
-        }
-        let s = load(&name);
-        for p in ProtocolKind::all() {
-            if s.processes.is_some() && !p.supports_process_graphs() {
-                continue;
-            }
-            let (a, _) = run(&s, p, None, TraceMode::HashOnly);
-            let (b, _) = run(&s, p, None, TraceMode::HashOnly);
-            assert_eq!(
-                a.to_json(),
-                b.to_json(),
-                "{name} under {p} is not deterministic"
-            );
-            assert!(a.verdict.ok, "{name} under {p}: {:?}", a.verdict.violations);
-            if p.promises().consistent_cuts {
-                assert!(a.verdict.consistent, "{name} under {p}");
-            }
-        }
-    }
 }
 
 #[test]
