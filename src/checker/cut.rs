@@ -7,14 +7,12 @@
 //! "Sent" and "received" come from the trace (`Send` and `Receive` events before each task's
 //! `LocalSnapshot` event), never from the simulation's own bookkeeping.
 //!
-//! The tracker does not pair each receive with its send, as `trace::matching` does for the
-//! diagram and the exports: pairing keeps every send for the whole run (a recovery may deliver
-//! a message again), which on a run of ten million events is hundreds of megabytes and a tree
-//! insert per send, on the hottest path of the run. A cut needs less, so the tracker keeps
-//! less: per channel, how many messages were sent, which were taken, and which numbers were
-//! control messages in which epoch. The rule is the same: a recovery restarts sequence numbers
-//! from the restored cut, so a number means what it meant in its epoch, and numbers below the
-//! restored cut keep what they meant in the epoch they were sent in.
+//! Which message a sequence number denotes across recoveries is `trace::matching`'s rule, the
+//! one the diagram and the exports use. The tracker keeps only the control messages' sends
+//! ([`SparseMatcher`]): pairing every send would keep each one for the whole run (a recovery
+//! may deliver a message again), hundreds of megabytes and a tree insert per send on a run of
+//! ten million events, on its hottest path. A cut needs less: per channel, how many messages
+//! were sent, which were taken, and which numbers were control messages.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -22,15 +20,13 @@ use super::verdict::{Violation, ViolationKind};
 use crate::network::{ChannelId, MsgKind};
 use crate::snapshot::GlobalSnapshot;
 use crate::topology::Topology;
+use crate::trace::matching::SparseMatcher;
 use crate::trace::TraceEvent;
 
 #[derive(Debug, Clone, Default)]
 struct ChannelLog {
     /// Next sequence number to be sent.
     sent: u64,
-    /// (recovery epoch, sequence number) of control messages. Sequence numbers restart from
-    /// the restored cut after a recovery, so a number is data or control only within an epoch.
-    control: Vec<(u32, u64)>,
     /// Every sequence number below this was received.
     received_upto: u64,
     /// Received out of order, above `received_upto`.
@@ -49,10 +45,6 @@ impl ChannelLog {
             self.received_extra.insert(seq);
         }
     }
-
-    fn is_data(&self, epoch: u32, seq: u64) -> bool {
-        self.control.binary_search(&(epoch, seq)).is_err()
-    }
 }
 
 /// What the trace says each channel had sent and received at each task's snapshot.
@@ -65,8 +57,9 @@ pub struct CutTracker {
     sent_at: BTreeMap<(u64, ChannelId), u64>,
     /// (snapshot id, channel) → messages received when the receiver recorded.
     received_at: BTreeMap<(u64, ChannelId), (u64, BTreeSet<u64>)>,
-    /// Recoveries so far.
-    epoch: u32,
+    /// Which numbers were control messages, epoch by epoch (sequence numbers restart from the
+    /// restored cut after a recovery, so a number is data or control only within an epoch).
+    control: SparseMatcher,
     /// The epoch each snapshot was taken in.
     snapshot_epoch: BTreeMap<u64, u32>,
 }
@@ -89,7 +82,7 @@ impl CutTracker {
             channels: vec![ChannelLog::default(); topo.channels.len()],
             sent_at: BTreeMap::new(),
             received_at: BTreeMap::new(),
-            epoch: 0,
+            control: SparseMatcher::new(topo.channels.len()),
             snapshot_epoch: BTreeMap::new(),
         }
     }
@@ -97,10 +90,9 @@ impl CutTracker {
     /// Sees a `Send` event: message `seq` of kind `kind` on channel `ch`.
     #[inline]
     pub fn send(&mut self, ch: ChannelId, seq: u64, kind: u8) {
-        let log = &mut self.channels[ch as usize];
-        log.sent = seq + 1;
+        self.channels[ch as usize].sent = seq + 1;
         if kind != MsgKind::Data as u8 {
-            log.control.push((self.epoch, seq));
+            self.control.keep_send(ch, seq);
         }
     }
 
@@ -118,12 +110,15 @@ impl CutTracker {
             TraceEvent::Receive { ch, seq, .. } => self.receive(ch, seq),
             TraceEvent::Recover { checkpoint, .. } => {
                 let restored_epoch = self.snapshot_epoch.get(&checkpoint).copied().unwrap_or(0);
-                self.epoch += 1;
                 // The world goes back to the restored cut: each channel has sent and received
                 // what it had at that snapshot, and sequence numbers restart from there.
+                let mut first_new = Vec::with_capacity(self.channels.len());
                 for (ch, log) in self.channels.iter_mut().enumerate() {
                     let ch = ch as ChannelId;
                     let sent = self.sent_at.get(&(checkpoint, ch)).copied().unwrap_or(0);
+                    first_new.push(sent);
+                    let control = &self.control;
+                    let is_data = |s: u64| !control.is_kept(ch, s, restored_epoch);
                     let (upto, extra) = self
                         .received_at
                         .get(&(checkpoint, ch))
@@ -137,19 +132,12 @@ impl CutTracker {
                     log.received_upto = upto.min(sent);
                     log.received_extra = extra
                         .into_iter()
-                        .filter(|&s| s < sent && log.is_data(restored_epoch, s))
+                        .filter(|&s| s < sent && is_data(s))
                         .collect();
                     // Numbers below `sent` keep what they were in the restored epoch. Control
                     // messages among them are never delivered again (only data is restored), so
                     // they count as received: nothing will fill those gaps.
-                    let inherited: Vec<u64> = log
-                        .control
-                        .iter()
-                        .filter(|&&(e, s)| e == restored_epoch && s < sent)
-                        .map(|&(_, s)| s)
-                        .collect();
-                    for s in inherited {
-                        log.control.push((self.epoch, s));
+                    for s in control.kept_below(ch, restored_epoch, sent) {
                         if s >= log.received_upto {
                             log.received_extra.insert(s);
                         }
@@ -158,9 +146,10 @@ impl CutTracker {
                         log.received_upto += 1;
                     }
                 }
+                self.control.on_recover(restored_epoch, first_new);
             }
             TraceEvent::LocalSnapshot { task, id, .. } => {
-                self.snapshot_epoch.insert(id, self.epoch);
+                self.snapshot_epoch.insert(id, self.control.epoch());
                 for &ch in &self.outputs[task as usize] {
                     self.sent_at
                         .insert((id, ch), self.channels[ch as usize].sent);
@@ -216,13 +205,12 @@ impl CutTracker {
                 });
                 continue;
             };
-            let log = &self.channels[ch as usize];
             let epoch = self.snapshot_epoch.get(&snap.id).copied().unwrap_or(0);
             let received = |s: u64| s < *upto || extra.contains(&s);
             // Orphans: received in the cut but sent after the sender recorded.
             let orphans: Vec<u64> = (sent..*upto)
                 .chain(extra.range(sent..).copied())
-                .filter(|&s| log.is_data(epoch, s))
+                .filter(|&s| !self.control.is_kept(ch, s, epoch))
                 .collect();
             if let Some(first) = orphans.first() {
                 out.push(Violation {
@@ -237,7 +225,7 @@ impl CutTracker {
                 continue;
             }
             let expected: Vec<u64> = (*upto..sent)
-                .filter(|&s| log.is_data(epoch, s) && !received(s))
+                .filter(|&s| !self.control.is_kept(ch, s, epoch) && !received(s))
                 .collect();
             let got = recorded.get(&ch).map_or(&[][..], |v| v.as_slice());
             if got == expected.as_slice() {

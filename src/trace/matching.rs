@@ -111,6 +111,102 @@ pub fn match_all(events: &[TraceEvent]) -> Vec<Option<Matched<usize>>> {
         .collect()
 }
 
+/// The same rule for a caller that keeps only some sends: the cut checker keeps control
+/// messages, a few per checkpoint, rather than every send of a ten-million-event run. Without
+/// every send, "the latest epoch with this number" cannot be found by looking, so the caller
+/// says at each recovery where every channel's numbers restart (the restored cut): a number at
+/// or above the restart belongs to the new epoch, one below it means what it meant in the epoch
+/// the restored checkpoint was taken in, and so on back. With every send kept, both answers
+/// agree: a recovery's new sends start at the restored cut, so below it no later epoch has a
+/// send of that number.
+#[derive(Debug, Clone, Default)]
+pub struct SparseMatcher {
+    /// Per channel, the kept sends as (epoch, seq), in sending order (and so sorted).
+    kept: Vec<Vec<(u32, u64)>>,
+    /// Per recovery, in order: the epoch it restored and each channel's first new number.
+    restarts: Vec<Restart>,
+}
+
+#[derive(Debug, Clone)]
+struct Restart {
+    from: u32,
+    first_new: Vec<u64>,
+}
+
+impl SparseMatcher {
+    /// A matcher for `channels` channels that has seen nothing (epoch 0).
+    pub fn new(channels: usize) -> Self {
+        SparseMatcher {
+            kept: vec![Vec::new(); channels],
+            restarts: Vec::new(),
+        }
+    }
+
+    /// The current epoch: how many recoveries it has seen.
+    pub fn epoch(&self) -> u32 {
+        self.restarts.len() as u32
+    }
+
+    /// Keeps the send of message `seq` on channel `ch` in the current epoch.
+    #[inline]
+    pub fn keep_send(&mut self, ch: u32, seq: u64) {
+        let epoch = self.epoch();
+        self.kept[ch as usize].push((epoch, seq));
+    }
+
+    /// A recovery restored the checkpoint taken in epoch `from`; channel `ch`'s numbers
+    /// restart at `first_new[ch]`.
+    pub fn on_recover(&mut self, from: u32, first_new: Vec<u64>) {
+        self.restarts.push(Restart { from, first_new });
+    }
+
+    /// The epoch whose send message `seq` on `ch` is, seen from epoch `epoch`.
+    pub fn sent_in(&self, ch: u32, seq: u64, mut epoch: u32) -> u32 {
+        while epoch > 0 {
+            let r = &self.restarts[epoch as usize - 1];
+            if seq >= r.first_new[ch as usize] {
+                break;
+            }
+            epoch = r.from;
+        }
+        epoch
+    }
+
+    /// True when message `seq` on `ch`, seen from `epoch`, is a kept send.
+    #[inline]
+    pub fn is_kept(&self, ch: u32, seq: u64, epoch: u32) -> bool {
+        let sent_in = self.sent_in(ch, seq, epoch);
+        self.kept[ch as usize]
+            .binary_search(&(sent_in, seq))
+            .is_ok()
+    }
+
+    /// The kept numbers below `limit` on `ch`, seen from `epoch`, ascending.
+    pub fn kept_below(&self, ch: u32, epoch: u32, limit: u64) -> Vec<u64> {
+        let kept = &self.kept[ch as usize];
+        let (mut epoch, mut limit) = (epoch, limit);
+        let mut out = Vec::new();
+        loop {
+            let first_new = match epoch {
+                0 => 0,
+                e => self.restarts[e as usize - 1].first_new[ch as usize],
+            };
+            let from = kept.partition_point(|&k| k < (epoch, first_new));
+            let to = kept.partition_point(|&k| k < (epoch, limit));
+            if from < to {
+                out.extend(kept[from..to].iter().map(|&(_, s)| s));
+            }
+            if epoch == 0 {
+                break;
+            }
+            limit = limit.min(first_new);
+            epoch = self.restarts[epoch as usize - 1].from;
+        }
+        out.sort_unstable();
+        out
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -243,5 +339,52 @@ mod tests {
             m.on_receive(3, 7).map(|x| (x.send, x.restored())),
             Some(("second", false))
         );
+    }
+
+    #[test]
+    fn a_sparse_matcher_follows_restarts_back_to_the_epoch_of_the_send() {
+        let mut m = SparseMatcher::new(1);
+        m.keep_send(0, 3); // epoch 0: seq 3 is kept (a marker), 0..10 sent
+        m.on_recover(0, vec![5]); // epoch 1 restores a cut at 5 taken in epoch 0
+        m.keep_send(0, 7); // epoch 1: seq 7 kept
+        assert!(m.is_kept(0, 3, 1), "below the cut: epoch 0's meaning");
+        assert!(m.is_kept(0, 7, 1));
+        assert!(!m.is_kept(0, 7, 0), "epoch 0 kept no seq 7");
+        m.on_recover(1, vec![8]); // epoch 2 restores a cut at 8 taken in epoch 1
+        assert_eq!(m.sent_in(0, 3, 2), 0, "restored twice, sent in epoch 0");
+        assert_eq!(m.sent_in(0, 7, 2), 1);
+        assert_eq!(m.sent_in(0, 9, 2), 2);
+        assert!(m.is_kept(0, 3, 2) && m.is_kept(0, 7, 2) && !m.is_kept(0, 6, 2));
+        assert_eq!(m.kept_below(0, 2, 8), vec![3, 7]);
+        assert_eq!(m.kept_below(0, 1, 7), vec![3]);
+        assert_eq!(m.kept_below(0, 0, 10), vec![3]);
+    }
+
+    #[test]
+    fn sparse_and_full_matchers_agree_when_every_send_is_kept() {
+        // Epoch 0 sends 0..6; a checkpoint at 4 is restored; epoch 1 sends 4..8; a second
+        // recovery restores the same checkpoint; epoch 2 sends 4..6.
+        let mut full = Matcher::new();
+        let mut sparse = SparseMatcher::new(1);
+        for (range, restart) in [(0..6, None), (4..8, Some(4)), (4..6, Some(4))] {
+            if let Some(cut) = restart {
+                full.on_recover();
+                sparse.on_recover(0, vec![cut]);
+            }
+            let end = range.end;
+            for seq in range {
+                full.on_send(0, seq, full.epoch());
+                sparse.keep_send(0, seq);
+            }
+            // Every number a receive can name now: restored ones and those sent so far.
+            for seq in 0..end {
+                let f = full.on_receive(0, seq).map(|m| m.sent_in);
+                let s = sparse.is_kept(0, seq, sparse.epoch());
+                assert_eq!(f.is_some(), s, "seq {seq} in epoch {}", sparse.epoch());
+                if let Some(f) = f {
+                    assert_eq!(f, sparse.sent_in(0, seq, sparse.epoch()), "seq {seq}");
+                }
+            }
+        }
     }
 }
