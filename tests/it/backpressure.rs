@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use snapsim::trace::{TraceEvent, TraceMode};
 
-use crate::support::{parse, run};
+use crate::support::{parse, protocol, run};
 
 const SLOW_SINK: &str = r#"{
   "duration": "100ms",
@@ -20,12 +20,7 @@ const SLOW_SINK: &str = r#"{
 
 #[test]
 fn a_full_receiver_stops_its_sender() {
-    let (result, out) = run(
-        &parse(SLOW_SINK),
-        crate::support::protocol("none"),
-        None,
-        TraceMode::Full,
-    );
+    let (result, out) = run(&parse(SLOW_SINK), protocol("none"), None, TraceMode::Full);
     // The sink takes 10,000 records/s; the source would produce 100,000/s.
     let mut in_flight: i64 = 0;
     let mut max_in_flight = 0;
@@ -63,12 +58,7 @@ fn a_full_receiver_stops_its_sender() {
 #[test]
 fn without_a_bottleneck_there_is_no_back_pressure() {
     let fast = SLOW_SINK.replace(r#""cost": "100us""#, r#""cost": "1us""#);
-    let (result, out) = run(
-        &parse(&fast),
-        crate::support::protocol("none"),
-        None,
-        TraceMode::HashOnly,
-    );
+    let (result, out) = run(&parse(&fast), protocol("none"), None, TraceMode::HashOnly);
     assert_eq!(result.metrics.backpressure_ns_total, 0);
     assert!(out.sim_time_ns < 101_000_000);
 }
@@ -92,12 +82,7 @@ fn back_pressure_travels_upstream_through_a_chain() {
         ]
       }
     }"#;
-    let (_, out) = run(
-        &parse(chain),
-        crate::support::protocol("none"),
-        None,
-        TraceMode::Full,
-    );
+    let (_, out) = run(&parse(chain), protocol("none"), None, TraceMode::Full);
     let blocked: BTreeMap<&str, u64> = out
         .tasks
         .iter()

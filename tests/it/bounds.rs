@@ -10,7 +10,7 @@ use snapsim::scenario::Scenario;
 use snapsim::trace::{TraceEvent, TraceMode};
 use snapsim::{simulate, simulate_full, RunOptions};
 
-use crate::support::run;
+use crate::support::{protocol, run};
 
 const MS: u64 = 1_000_000;
 
@@ -73,7 +73,7 @@ fn a_source_without_rate_or_records_stops_at_the_duration() {
         let s = pipeline(duration, src, "0ns", "0ns");
         let stop = own.map_or(s.duration.ns(), |_| 10 * MS);
         let (r, reads) = within(Duration::from_secs(60), move || {
-            let (r, out) = run(&s, crate::support::protocol("none"), None, TraceMode::Full);
+            let (r, out) = run(&s, protocol("none"), None, TraceMode::Full);
             (r, new_reads(out.trace.events()))
         });
         assert!(!reads.is_empty());
@@ -91,7 +91,7 @@ fn a_source_without_rate_or_records_stops_at_the_duration() {
 fn a_source_behind_its_rate_stops_reading_at_the_duration() {
     // 1,000,000 records/s into a sink that takes 100,000/s: the source falls behind.
     let s = pipeline("10ms", json!({"rate": "1000000/s"}), "0ns", "10us");
-    let (r, out) = run(&s, crate::support::protocol("none"), None, TraceMode::Full);
+    let (r, out) = run(&s, protocol("none"), None, TraceMode::Full);
     let reads = new_reads(out.trace.events());
     assert!(reads.iter().all(|&(t, _)| t < 10 * MS));
     // What was read before the end drains: about a buffer's worth, not ten times the run.
@@ -122,12 +122,7 @@ fn replays_after_a_crash_are_not_cut_at_the_duration() {
         "checkpointing": {"protocol": "aligned", "interval": "5ms"},
         "failures": [{"crash": {"at": "19ms"}}]
     }));
-    let (r, out) = run(
-        &s,
-        crate::support::protocol("aligned"),
-        None,
-        TraceMode::Full,
-    );
+    let (r, out) = run(&s, protocol("aligned"), None, TraceMode::Full);
     assert_eq!(r.failures.len(), 1);
     assert!(new_reads(out.trace.events())
         .iter()
@@ -149,13 +144,7 @@ fn a_relaying_bank_with_zero_cost_and_latency_advances_time() {
         }
     }));
     let r = within(Duration::from_secs(60), move || {
-        run(
-            &s,
-            crate::support::protocol("none"),
-            None,
-            TraceMode::HashOnly,
-        )
-        .0
+        run(&s, protocol("none"), None, TraceMode::HashOnly).0
     });
     // One hop per nanosecond at most (an arrival and a finished transfer each), so the
     // run is bounded by its duration.
@@ -185,13 +174,7 @@ fn a_checkpoint_timeout_shorter_than_the_upload_ends_the_run() {
         let mut s = s.clone();
         s.checkpointing.as_mut().expect("set").tolerable_failures = tolerable;
         let r = within(Duration::from_secs(60), move || {
-            run(
-                &s,
-                crate::support::protocol("aligned"),
-                None,
-                TraceMode::HashOnly,
-            )
-            .0
+            run(&s, protocol("aligned"), None, TraceMode::HashOnly).0
         });
         assert!(r.sim_time_ns < 500 * MS, "ran until {} ns", r.sim_time_ns);
         assert!(r.checkpoints.iter().all(|c| !c.completed()));
@@ -206,7 +189,7 @@ fn a_checkpoint_timeout_shorter_than_the_upload_ends_the_run() {
 fn a_run_past_its_budget_of_events_stops_with_an_error() {
     let s = crate::support::load("quickstart");
     let opts = RunOptions {
-        protocol: crate::support::protocol("aligned"),
+        protocol: protocol("aligned"),
         max_events: 10_000,
         ..RunOptions::default()
     };
@@ -215,7 +198,7 @@ fn a_run_past_its_budget_of_events_stops_with_an_error() {
     assert!(err.message.contains("10,000 events"), "{}", err.message);
     // The default is generous: this scenario takes about a million events.
     let ok = RunOptions {
-        protocol: crate::support::protocol("aligned"),
+        protocol: protocol("aligned"),
         ..RunOptions::default()
     };
     let r = simulate(&s, &ok, &mut |_, _| {}).expect("within the default budget");
@@ -246,14 +229,14 @@ fn known_rate(checkpoints: Option<&str>) -> Scenario {
 fn throughput_is_measured_over_the_jobs_active_time() {
     let (none, _) = run(
         &known_rate(None),
-        crate::support::protocol("none"),
+        protocol("none"),
         None,
         TraceMode::HashOnly,
     );
     for interval in ["100ms", "50ms"] {
         let (aligned, _) = run(
             &known_rate(Some(interval)),
-            crate::support::protocol("aligned"),
+            protocol("aligned"),
             None,
             TraceMode::HashOnly,
         );
@@ -287,12 +270,7 @@ fn a_crash_planned_after_the_jobs_end_does_not_stretch_the_run() {
         {"crash": {"at": "2s", "every": "1s"}}
     ]))
     .expect("failures");
-    let (r, _) = run(
-        &s,
-        crate::support::protocol("aligned"),
-        None,
-        TraceMode::HashOnly,
-    );
+    let (r, _) = run(&s, protocol("aligned"), None, TraceMode::HashOnly);
     assert!(r.sim_time_ns < 600 * MS, "{}", r.sim_time_ns);
     assert!(r.failures.is_empty());
     let unfired: Vec<&str> = r
@@ -323,12 +301,7 @@ fn failures_that_cannot_fire_are_reported_with_why() {
         {"after_checkpoints": {"fraction": 1.0}}
     ]))
     .expect("failures");
-    let (r, _) = run(
-        &s,
-        crate::support::protocol("aligned"),
-        None,
-        TraceMode::HashOnly,
-    );
+    let (r, _) = run(&s, protocol("aligned"), None, TraceMode::HashOnly);
     let reasons: Vec<String> = r
         .unfired_failures
         .iter()
@@ -344,12 +317,7 @@ fn failures_that_cannot_fire_are_reported_with_why() {
         .iter()
         .any(|w| w.starts_with("failures[1].during_upload.checkpoint")));
 
-    let (none, _) = run(
-        &s,
-        crate::support::protocol("none"),
-        None,
-        TraceMode::HashOnly,
-    );
+    let (none, _) = run(&s, protocol("none"), None, TraceMode::HashOnly);
     assert!(none
         .unfired_failures
         .iter()
@@ -363,12 +331,7 @@ fn an_alignment_failure_on_a_job_without_alignments_is_reported() {
         .expect("checkpointing");
     s.failures =
         serde_json::from_value(json!([{"during_alignment": {"checkpoint": 2}}])).expect("failures");
-    let (r, _) = run(
-        &s,
-        crate::support::protocol("aligned"),
-        None,
-        TraceMode::HashOnly,
-    );
+    let (r, _) = run(&s, protocol("aligned"), None, TraceMode::HashOnly);
     assert_eq!(r.unfired_failures.len(), 1);
     assert!(r.unfired_failures[0].reason.contains("several inputs"));
     assert!(snapsim::failure::warnings(&s)
@@ -388,7 +351,7 @@ fn crashes_cost_the_same_however_many_are_planned() {
             .expect("failures");
         let r = within(Duration::from_secs(120), move || {
             let opts = RunOptions {
-                protocol: crate::support::protocol("aligned"),
+                protocol: protocol("aligned"),
                 ..RunOptions::default()
             };
             simulate_full(&s, &opts, &mut |_, _| {}).expect("runs").0
@@ -421,10 +384,7 @@ fn long_runs_get_wider_timeline_buckets_not_more() {
         "checkpointing": {"protocol": "aligned", "interval": "500us", "storage_bandwidth": "1B/s",
                           "timeout": "100000s"}
     }));
-    for p in [
-        crate::support::protocol("none"),
-        crate::support::protocol("aligned"),
-    ] {
+    for p in [protocol("none"), protocol("aligned")] {
         let (r, _) = run(&s, p, None, TraceMode::HashOnly);
         assert_eq!(r.metrics.records_out, 4);
         let tl = &r.metrics.timeline;
@@ -463,13 +423,7 @@ fn scripted_snapshots_cost_the_same_however_many_there_are() {
         "checkpointing": {"protocol": "chandy-lamport"}
     }));
     let r = within(Duration::from_secs(60), move || {
-        run(
-            &s,
-            crate::support::protocol("chandy-lamport"),
-            None,
-            TraceMode::HashOnly,
-        )
-        .0
+        run(&s, protocol("chandy-lamport"), None, TraceMode::HashOnly).0
     });
     assert_eq!(r.checkpoints.len() as u64, k);
     assert!(r.verdict.ok, "{:?}", r.verdict.violations);

@@ -1,5 +1,6 @@
 //! `snapsim compare`: per-run results, summaries that agree with the table, and charts.
 
+use crate::support::protocol;
 use std::process::Command;
 
 use snapsim::report::summary;
@@ -88,7 +89,7 @@ fn summaries_leave_out_the_final_checkpoint() {
     let s = crate::support::load("quickstart");
     let (r, _) = crate::support::run(
         &s,
-        crate::support::protocol("aligned"),
+        protocol("aligned"),
         None,
         snapsim::trace::TraceMode::HashOnly,
     );

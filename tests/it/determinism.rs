@@ -2,24 +2,14 @@
 
 use snapsim::trace::TraceMode;
 
-use crate::support::{load, run};
+use crate::support::{load, protocol, run};
 
 /// Runs twice and compares results files byte for byte, the way madsim's
 /// `check_determinism` does, naming the scenario and seed on a mismatch.
 fn check_determinism(name: &str, seed: u64) -> String {
     let s = load(name);
-    let (a, _) = run(
-        &s,
-        crate::support::protocol("none"),
-        Some(seed),
-        TraceMode::HashOnly,
-    );
-    let (b, _) = run(
-        &s,
-        crate::support::protocol("none"),
-        Some(seed),
-        TraceMode::HashOnly,
-    );
+    let (a, _) = run(&s, protocol("none"), Some(seed), TraceMode::HashOnly);
+    let (b, _) = run(&s, protocol("none"), Some(seed), TraceMode::HashOnly);
     assert_eq!(
         a.to_json(),
         b.to_json(),
@@ -40,13 +30,8 @@ fn same_seed_same_bytes_different_seed_different_trace() {
 #[test]
 fn full_and_hash_only_traces_hash_alike() {
     let s = load("backpressure");
-    let (a, _) = run(
-        &s,
-        crate::support::protocol("none"),
-        None,
-        TraceMode::HashOnly,
-    );
-    let (b, out) = run(&s, crate::support::protocol("none"), None, TraceMode::Full);
+    let (a, _) = run(&s, protocol("none"), None, TraceMode::HashOnly);
+    let (b, out) = run(&s, protocol("none"), None, TraceMode::Full);
     assert_eq!(a.trace_hash, b.trace_hash);
     assert_eq!(out.trace.events().len() as u64, out.trace.len());
 }
@@ -71,12 +56,7 @@ fn adding_a_source_does_not_shift_the_other_tasks_draws() {
             .replace("EXTRA_EDGES", r#", {"from": "other", "to": "sink2"}"#),
     );
     let arrivals = |s| {
-        let (_, out) = run(
-            s,
-            crate::support::protocol("none"),
-            Some(3),
-            TraceMode::Full,
-        );
+        let (_, out) = run(s, protocol("none"), Some(3), TraceMode::Full);
         out.trace
             .events()
             .iter()

@@ -21,7 +21,7 @@ use snapsim::scenario::{Duration, FailureSpec, Scenario};
 use snapsim::sim::Simulation;
 use snapsim::trace::TraceMode;
 
-use crate::support::{load, parse, run, scenarios_dir};
+use crate::support::{load, parse, protocol, run, scenarios_dir};
 
 /// Seeds per scenario and protocol: a `failures.json` run takes up to a second.
 const SEEDS: u32 = 3;
@@ -187,10 +187,7 @@ fn shipped_failures_keep_exactly_once_under_every_exactly_once_protocol() {
 /// the duplicates are reported, as expected, and lose it nothing.
 #[test]
 fn at_least_once_recovers_with_duplicates_reported_as_expected() {
-    for r in campaign_runs(
-        &load("failures"),
-        &[crate::support::protocol("at-least-once")],
-    ) {
+    for r in campaign_runs(&load("failures"), &[protocol("at-least-once")]) {
         let why = context(&r);
         let eo = counters(&r);
         assert!(r.verdict.ok, "{why}");
@@ -212,7 +209,7 @@ fn at_least_once_recovers_with_duplicates_reported_as_expected() {
 fn a_crash_before_the_first_checkpoint_restarts_from_the_beginning() {
     let r = go(
         &scenario(&small_job(json!([{"crash": {"at": "5ms"}}]))),
-        crate::support::protocol("aligned"),
+        protocol("aligned"),
         None,
     );
     let why = context(&r);
@@ -242,7 +239,7 @@ fn a_plain_sink_shows_replayed_output_as_expected_duplicates() {
             "/dataflow/operators/2/kind/sink/transactional",
             json!(transactional),
         );
-        let r = go(&scenario(&job), crate::support::protocol("aligned"), None);
+        let r = go(&scenario(&job), protocol("aligned"), None);
         let why = format!("transactional {transactional}: {}", context(&r));
         let eo = counters(&r);
         assert!(r.verdict.ok && r.verdict.violations.is_empty(), "{why}");
@@ -273,7 +270,7 @@ fn a_crash_during_recovery_is_recorded_and_the_job_still_finishes_exactly_once()
             {"crash": {"at": "120ms"}},
             {"during_recovery": {"recovery": 1}}
         ]))),
-        crate::support::protocol("aligned"),
+        protocol("aligned"),
         None,
     );
     let why = context(&r);
@@ -298,9 +295,9 @@ fn a_crash_during_recovery_is_recorded_and_the_job_still_finishes_exactly_once()
 fn random_crashes_are_deterministic_for_a_seed_and_differ_between_seeds() {
     let s = scenario(&small_job(json!([{"random": {"mean_interval": "80ms"}}])));
     let seeds = campaign::seeds(s.seed, 2);
-    let a = go(&s, crate::support::protocol("aligned"), Some(seeds[0]));
-    let again = go(&s, crate::support::protocol("aligned"), Some(seeds[0]));
-    let b = go(&s, crate::support::protocol("aligned"), Some(seeds[1]));
+    let a = go(&s, protocol("aligned"), Some(seeds[0]));
+    let again = go(&s, protocol("aligned"), Some(seeds[0]));
+    let b = go(&s, protocol("aligned"), Some(seeds[1]));
     assert_eq!(a.to_json(), again.to_json(), "seed {}", seeds[0]);
     let times = |r: &RunResult| r.failures.iter().map(|f| f.at_ns).collect::<Vec<_>>();
     assert!(!a.failures.is_empty() && !b.failures.is_empty());
@@ -319,16 +316,12 @@ fn random_crashes_are_deterministic_for_a_seed_and_differ_between_seeds() {
 /// and there is no crash.
 #[test]
 fn a_stalled_link_delays_records_but_loses_none() {
-    let calm = go(
-        &scenario(&small_job(json!([]))),
-        crate::support::protocol("aligned"),
-        None,
-    );
+    let calm = go(&scenario(&small_job(json!([]))), protocol("aligned"), None);
     let stalled = go(
         &scenario(&small_job(json!([
             {"stall": {"from": "count", "to": "sink", "at": "100ms", "duration": "30ms"}}
         ]))),
-        crate::support::protocol("aligned"),
+        protocol("aligned"),
         None,
     );
     let why = context(&stalled);
@@ -357,7 +350,7 @@ fn a_rejected_upload_fails_its_checkpoint_and_the_job_only_beyond_the_tolerance(
             "/checkpointing/tolerable_failures",
             json!(tolerable),
         );
-        let r = go(&scenario(&job), crate::support::protocol("aligned"), None);
+        let r = go(&scenario(&job), protocol("aligned"), None);
         let why = format!("tolerable_failures {tolerable}: {}", context(&r));
         assert_exactly_once(&r);
         let second = r
@@ -394,7 +387,7 @@ fn a_crash_after_the_job_finished_changes_nothing() {
         "/dataflow/operators/0/kind/source/records",
         json!(500),
     );
-    let r = go(&scenario(&job), crate::support::protocol("aligned"), None);
+    let r = go(&scenario(&job), protocol("aligned"), None);
     assert_exactly_once(&r);
     assert_eq!(r.metrics.records_in, 1_000, "{}", context(&r));
 }
@@ -437,7 +430,7 @@ fn the_bank_conserves_its_total_across_two_crashes() {
             tasks: vec![],
         },
     ];
-    for r in campaign_runs(&s, &[crate::support::protocol("chandy-lamport")]) {
+    for r in campaign_runs(&s, &[protocol("chandy-lamport")]) {
         let why = context(&r);
         assert!(r.verdict.ok && r.verdict.consistent, "{why}");
         assert_eq!(r.failures.len(), 2, "{why}");
@@ -449,7 +442,7 @@ fn the_bank_conserves_its_total_across_two_crashes() {
     // The same crashes with the channel state left out of recovery break conservation.
     let broken = Simulation::new(
         &s,
-        crate::support::protocol("chandy-lamport"),
+        protocol("chandy-lamport"),
         s.seed,
         TraceMode::HashOnly,
         Some(Mutant::RecoverySkipsChannelState),

@@ -6,6 +6,7 @@
 //! written to `<target>/tmp/proptest-cases/<property>.json` with the `snapsim run` command that
 //! reproduces it. Regressions are kept in `proptest-regressions/properties.txt`.
 
+use crate::support::protocol;
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
 use proptest::test_runner::{Config, FileFailurePersistence, RngSeed, TestCaseError, TestRunner};
@@ -308,7 +309,7 @@ proptest! {
     /// Aligned barriers never record channel state.
     #[test]
     fn aligned_records_no_channel_state(j in job(), seed in 0u64..1000) {
-        run_case("aligned_no_channel_state", &render(&j, crate::support::protocol("aligned")), crate::support::protocol("aligned"), None, seed, |r| {
+        run_case("aligned_no_channel_state", &render(&j, protocol("aligned")), protocol("aligned"), None, seed, |r| {
             match r.checkpoints.iter().find(|c| c.channel_state_bytes > 0) {
                 Some(c) => Err(format!("checkpoint {} recorded {} bytes of channel state", c.id, c.channel_state_bytes)),
                 None => keeps_promises(r),
@@ -319,7 +320,7 @@ proptest! {
     /// At-least-once may duplicate but never loses a record.
     #[test]
     fn at_least_once_never_loses(j in job(), seed in 0u64..1000) {
-        run_case("at_least_once", &render(&j, crate::support::protocol("at-least-once")), crate::support::protocol("at-least-once"), None, seed, never_loses)?;
+        run_case("at_least_once", &render(&j, protocol("at-least-once")), protocol("at-least-once"), None, seed, never_loses)?;
     }
 }
 
@@ -330,7 +331,7 @@ proptest! {
     /// crashes (the end of input may be in a checkpoint that its sender's part is not).
     #[test]
     fn at_least_once_never_loses_when_an_input_ends_early(j in job_with_an_early_end(), seed in 0u64..1000) {
-        run_case("at_least_once_early_end", &render(&j, crate::support::protocol("at-least-once")), crate::support::protocol("at-least-once"), None, seed, never_loses)?;
+        run_case("at_least_once_early_end", &render(&j, protocol("at-least-once")), protocol("at-least-once"), None, seed, never_loses)?;
     }
 }
 
@@ -386,7 +387,7 @@ proptest! {
     /// Every snapshot of the bank, and its end state across crashes, holds the initial total.
     #[test]
     fn the_bank_conserves_its_total(b in bank(), seed in 0u64..1000) {
-        run_case("bank", &b, crate::support::protocol("chandy-lamport"), None, seed, |r| {
+        run_case("bank", &b, protocol("chandy-lamport"), None, seed, |r| {
             if r.verdict.ok && r.verdict.consistent { Ok(()) } else { Err(format!("{:?}", r.verdict.violations)) }
         })?;
     }

@@ -6,7 +6,7 @@ use snapsim::report::RunResult;
 use snapsim::trace::TraceMode;
 use snapsim::workload::Behaviour;
 
-use crate::support::{load, run};
+use crate::support::{load, protocol, run};
 
 /// Completed periodic checkpoints: the final one, after every task has finished, records
 /// only final states and says nothing about back-pressure.
@@ -26,7 +26,7 @@ fn median(mut v: Vec<u64>) -> u64 {
 fn the_paper_example_records_a_d_empty_and_m_prime() {
     let (result, out) = run(
         &load("cl-paper"),
-        crate::support::protocol("chandy-lamport"),
+        protocol("chandy-lamport"),
         None,
         TraceMode::Full,
     );
@@ -66,7 +66,7 @@ fn every_bank_snapshot_conserves_the_total_over_many_seeds() {
     for seed in 0..25 {
         let (result, out) = run(
             &s,
-            crate::support::protocol("chandy-lamport"),
+            protocol("chandy-lamport"),
             Some(seed),
             TraceMode::HashOnly,
         );
@@ -91,24 +91,9 @@ fn every_bank_snapshot_conserves_the_total_over_many_seeds() {
 #[test]
 fn under_back_pressure_aligned_is_slow_and_small_unaligned_fast_and_large() {
     let s = load("backpressure");
-    let (aligned, _) = run(
-        &s,
-        crate::support::protocol("aligned"),
-        None,
-        TraceMode::HashOnly,
-    );
-    let (unaligned, _) = run(
-        &s,
-        crate::support::protocol("unaligned"),
-        None,
-        TraceMode::HashOnly,
-    );
-    let (cl, _) = run(
-        &s,
-        crate::support::protocol("chandy-lamport"),
-        None,
-        TraceMode::HashOnly,
-    );
+    let (aligned, _) = run(&s, protocol("aligned"), None, TraceMode::HashOnly);
+    let (unaligned, _) = run(&s, protocol("unaligned"), None, TraceMode::HashOnly);
+    let (cl, _) = run(&s, protocol("chandy-lamport"), None, TraceMode::HashOnly);
     for r in [&aligned, &unaligned, &cl] {
         assert!(
             r.verdict.ok && r.verdict.consistent,
@@ -166,24 +151,9 @@ fn under_back_pressure_aligned_is_slow_and_small_unaligned_fast_and_large() {
 #[test]
 fn aligned_timeout_falls_between_aligned_and_unaligned() {
     let s = load("backpressure");
-    let (aligned, _) = run(
-        &s,
-        crate::support::protocol("aligned"),
-        None,
-        TraceMode::HashOnly,
-    );
-    let (timeout, _) = run(
-        &s,
-        crate::support::protocol("aligned-timeout"),
-        None,
-        TraceMode::HashOnly,
-    );
-    let (unaligned, _) = run(
-        &s,
-        crate::support::protocol("unaligned"),
-        None,
-        TraceMode::HashOnly,
-    );
+    let (aligned, _) = run(&s, protocol("aligned"), None, TraceMode::HashOnly);
+    let (timeout, _) = run(&s, protocol("aligned-timeout"), None, TraceMode::HashOnly);
+    let (unaligned, _) = run(&s, protocol("unaligned"), None, TraceMode::HashOnly);
     assert!(
         timeout.verdict.ok && timeout.verdict.consistent,
         "{:?}",
@@ -203,7 +173,7 @@ fn aligned_timeout_falls_between_aligned_and_unaligned() {
 fn at_least_once_never_blocks_and_its_cuts_are_reported_not_hidden() {
     let (r, _) = run(
         &load("backpressure"),
-        crate::support::protocol("at-least-once"),
+        protocol("at-least-once"),
         None,
         TraceMode::HashOnly,
     );
@@ -225,18 +195,8 @@ fn at_least_once_never_blocks_and_its_cuts_are_reported_not_hidden() {
 #[test]
 fn stop_the_world_records_no_channel_state_and_costs_throughput() {
     let s = load("quickstart");
-    let (none, _) = run(
-        &s,
-        crate::support::protocol("none"),
-        None,
-        TraceMode::HashOnly,
-    );
-    let (stw, _) = run(
-        &s,
-        crate::support::protocol("stop-the-world"),
-        None,
-        TraceMode::HashOnly,
-    );
+    let (none, _) = run(&s, protocol("none"), None, TraceMode::HashOnly);
+    let (stw, _) = run(&s, protocol("stop-the-world"), None, TraceMode::HashOnly);
     assert!(
         stw.verdict.ok && stw.verdict.consistent,
         "{:?}",
@@ -251,7 +211,7 @@ fn stop_the_world_records_no_channel_state_and_costs_throughput() {
 fn barrier_protocols_are_refused_on_process_graphs() {
     let s = load("bank");
     let opts = snapsim::RunOptions {
-        protocol: crate::support::protocol("aligned"),
+        protocol: protocol("aligned"),
         seed: None,
         trace: TraceMode::HashOnly,
         mutant: None,
@@ -278,9 +238,9 @@ fn a_join_and_a_broadcast_edge_deliver_each_record_once_per_path() {
         "checkpointing": {"protocol": "aligned", "interval": "10ms"}}"#,
     );
     for &p in &[
-        crate::support::protocol("aligned"),
-        crate::support::protocol("unaligned"),
-        crate::support::protocol("chandy-lamport"),
+        protocol("aligned"),
+        protocol("unaligned"),
+        protocol("chandy-lamport"),
     ] {
         let (r, _) = run(&s, p, None, TraceMode::HashOnly);
         assert!(
@@ -308,7 +268,7 @@ fn the_checker_catches_chandy_lamport_on_reordering_channels() {
     let caught = (0..5).any(|seed| {
         let (r, _) = run(
             &s,
-            crate::support::protocol("chandy-lamport"),
+            protocol("chandy-lamport"),
             Some(seed),
             TraceMode::HashOnly,
         );
@@ -333,7 +293,7 @@ fn end_of_input_and_concurrency_edge_cases_complete_and_verify() {
         for p in ProtocolKind::all() {
             let (r, _) = run(&s, p, None, TraceMode::HashOnly);
             assert!(r.verdict.ok, "{file} under {p}: {:?}", r.verdict.violations);
-            if p != crate::support::protocol("none") {
+            if p != protocol("none") {
                 assert!(
                     !completed(&r).is_empty(),
                     "{file} under {p}: no checkpoint completed"
@@ -359,10 +319,10 @@ fn at_least_once_never_loses_when_an_ended_input_is_restored_before_its_end() {
     let s = snapsim::scenario::Scenario::from_json(&bytes, "at-least-once-early-end").unwrap();
     for seed in [None, Some(1), Some(2)] {
         for &p in &[
-            crate::support::protocol("at-least-once"),
-            crate::support::protocol("aligned"),
-            crate::support::protocol("unaligned"),
-            crate::support::protocol("chandy-lamport"),
+            protocol("at-least-once"),
+            protocol("aligned"),
+            protocol("unaligned"),
+            protocol("chandy-lamport"),
         ] {
             let (r, _) = run(&s, p, seed, TraceMode::HashOnly);
             let eo = r.verdict.exactly_once.unwrap();
@@ -372,7 +332,7 @@ fn at_least_once_never_loses_when_an_ended_input_is_restored_before_its_end() {
                 r.verdict.violations
             );
             assert_eq!(r.failures.len(), 2, "{p} seed {seed:?}: both crashes fire");
-            if p == crate::support::protocol("at-least-once") {
+            if p == protocol("at-least-once") {
                 assert!(
                     eo.duplicated > 0,
                     "seed {seed:?}: replays show as duplicates"
@@ -413,11 +373,11 @@ fn a_diamond_is_exactly_once_and_in_order_per_path() {
     ] {
         let s = crate::support::parse(&json(failures));
         for &p in &[
-            crate::support::protocol("aligned"),
-            crate::support::protocol("unaligned"),
-            crate::support::protocol("chandy-lamport"),
-            crate::support::protocol("aligned-timeout"),
-            crate::support::protocol("stop-the-world"),
+            protocol("aligned"),
+            protocol("unaligned"),
+            protocol("chandy-lamport"),
+            protocol("aligned-timeout"),
+            protocol("stop-the-world"),
         ] {
             let (r, _) = run(&s, p, None, TraceMode::HashOnly);
             let eo = r.verdict.exactly_once.unwrap();
@@ -432,7 +392,7 @@ fn a_diamond_is_exactly_once_and_in_order_per_path() {
     }
     let s = crate::support::parse(&json(""));
     let opts = snapsim::RunOptions {
-        protocol: crate::support::protocol("chandy-lamport"),
+        protocol: protocol("chandy-lamport"),
         seed: None,
         trace: TraceMode::HashOnly,
         mutant: Some(snapsim::mutant::Mutant::ClReordering),

@@ -3,7 +3,7 @@
 use snapsim::scenario::Scenario;
 use snapsim::trace::TraceMode;
 
-use crate::support::{load, run, scenarios_dir, shipped};
+use crate::support::{load, protocol, run, scenarios_dir, shipped};
 
 #[test]
 fn the_required_scenarios_are_shipped() {
@@ -40,12 +40,7 @@ fn every_shipped_scenario_validates_and_round_trips() {
 fn every_small_shipped_scenario_runs_and_verifies() {
     for name in ["quickstart", "backpressure", "bank", "cl-paper"] {
         let s = load(name);
-        let (result, _) = run(
-            &s,
-            crate::support::protocol("none"),
-            None,
-            TraceMode::HashOnly,
-        );
+        let (result, _) = run(&s, protocol("none"), None, TraceMode::HashOnly);
         assert!(result.verdict.ok, "{name}: {:?}", result.verdict.violations);
         assert!(result.events > 0, "{name} ran no event");
     }
@@ -54,12 +49,7 @@ fn every_small_shipped_scenario_runs_and_verifies() {
 #[test]
 fn big_has_a_thousand_processes_and_five_million_events() {
     let s = load("big");
-    let (result, out) = run(
-        &s,
-        crate::support::protocol("none"),
-        None,
-        TraceMode::HashOnly,
-    );
+    let (result, out) = run(&s, protocol("none"), None, TraceMode::HashOnly);
     assert!(out.tasks.len() >= 1000, "{} processes", out.tasks.len());
     assert!(result.events >= 5_000_000, "{} events", result.events);
     assert!(result.verdict.ok, "{:?}", result.verdict.violations);
@@ -68,14 +58,9 @@ fn big_has_a_thousand_processes_and_five_million_events() {
 #[test]
 fn huge_has_ten_thousand_processes_and_a_million_transfers_and_builds() {
     let s = load("huge");
-    let sim = snapsim::sim::Simulation::new(
-        &s,
-        crate::support::protocol("chandy-lamport"),
-        1,
-        TraceMode::HashOnly,
-        None,
-    )
-    .expect("builds");
+    let sim =
+        snapsim::sim::Simulation::new(&s, protocol("chandy-lamport"), 1, TraceMode::HashOnly, None)
+            .expect("builds");
     assert_eq!(sim.topology().tasks.len(), 10_000);
     let procs = s.processes.as_ref().expect("a process graph");
     let snapsim::scenario::ProcessWorkload::Bank(bank) = &procs.workload else {
@@ -88,7 +73,7 @@ fn huge_has_ten_thousand_processes_and_a_million_transfers_and_builds() {
 fn quickstart_moves_every_record_to_the_sink_once() {
     let (result, _) = run(
         &load("quickstart"),
-        crate::support::protocol("none"),
+        protocol("none"),
         None,
         TraceMode::HashOnly,
     );
@@ -104,12 +89,7 @@ fn quickstart_moves_every_record_to_the_sink_once() {
 
 #[test]
 fn the_bank_conserves_money_and_moves_it() {
-    let (result, out) = run(
-        &load("bank"),
-        crate::support::protocol("none"),
-        None,
-        TraceMode::HashOnly,
-    );
+    let (result, out) = run(&load("bank"), protocol("none"), None, TraceMode::HashOnly);
     let (initial, end) = out.bank_totals.expect("a bank");
     assert_eq!(initial, 8 * 1000);
     assert_eq!(end, initial);
@@ -122,12 +102,7 @@ fn the_bank_conserves_money_and_moves_it() {
 
 #[test]
 fn the_paper_script_ends_in_the_expected_states() {
-    let (_, out) = run(
-        &load("cl-paper"),
-        crate::support::protocol("none"),
-        None,
-        TraceMode::Full,
-    );
+    let (_, out) = run(&load("cl-paper"), protocol("none"), None, TraceMode::Full);
     // p: A -(send M)-> B -(receive M')-> A; q: C -(send M')-> D -(receive M)-> C.
     assert_eq!(out.script_states, vec![Some("A".into()), Some("C".into())]);
 }
