@@ -399,3 +399,12 @@ fn no_source_file_outgrows_one_concept() {
         found.join(", ")
     );
 }
+
+#[test]
+fn behaviours_never_see_the_queue_or_the_clock() {
+    // `workload/` may read times as data (a source's stop time) and draw from its streams, but
+    // what happens when is the simulation's to decide.
+    let mut found = uses(&["Scheduler", "EventQueue", "Model", ".now()"], &[]);
+    found.retain(|l| l.starts_with("src/workload/"));
+    assert!(found.is_empty(), "{}", found.join("\n"));
+}
