@@ -177,16 +177,13 @@ impl AbortReason {
         }
     }
 
-    /// Whether Flink counts it towards the tolerable checkpoint failures: declines, expiries
-    /// and storage errors do; subsumption and the job's own end or failure do not.
+    /// Whether Flink's `CheckpointFailureManager` counts it towards the tolerable checkpoint
+    /// failures: an expiry (`CHECKPOINT_EXPIRED`) and a storage error (`IO_EXCEPTION`) do. A
+    /// task's decline because a newer barrier came first (`CHECKPOINT_DECLINED_SUBSUMED`) or on
+    /// a cancellation marker (`CHECKPOINT_DECLINED_ON_CANCELLATION_BARRIER`), subsumption, and
+    /// the job's own end or failure do not.
     pub fn counts_as_failure(self) -> bool {
-        matches!(
-            self,
-            AbortReason::Declined
-                | AbortReason::Cancelled
-                | AbortReason::UploadFailed
-                | AbortReason::Expired
-        )
+        matches!(self, AbortReason::UploadFailed | AbortReason::Expired)
     }
 }
 
@@ -205,8 +202,6 @@ struct Pending {
     acks: Vec<Option<LocalSnapshot>>,
     acked: usize,
     uploads_left: usize,
-    /// Set when a task declined while pending; counted as a failure.
-    declined: bool,
     /// (start, end) of each of its uploads on the storage link.
     uploads: Vec<(Time, Time)>,
 }
@@ -225,6 +220,8 @@ pub struct Coordinator {
     pub trigger_wanted: bool,
     storage_free_at: Time,
     consecutive_failures: u32,
+    /// The newest completed checkpoint: a failure of an older one no longer counts.
+    last_success: u64,
     /// How often the failures exceeded `tolerable_failures` (a job failure in Flink).
     pub job_failures: u32,
     records: Vec<CheckpointRecord>,
@@ -244,6 +241,7 @@ impl Coordinator {
             trigger_wanted: false,
             storage_free_at: 0,
             consecutive_failures: 0,
+            last_success: 0,
             job_failures: 0,
             records: Vec::new(),
             completed: Vec::new(),
@@ -289,7 +287,6 @@ impl Coordinator {
                 acks: vec![None; self.tasks],
                 acked: 0,
                 uploads_left: 0,
-                declined: false,
                 uploads: Vec::new(),
             },
         );
@@ -322,9 +319,11 @@ impl Coordinator {
         self.pending.get(&id).is_some_and(|p| p.acked == self.tasks)
     }
 
-    /// The newest completed snapshot.
+    /// The newest completed snapshot: the one with the highest id. Independent snapshots
+    /// (Chandy-Lamport's) may complete out of id order; recovery restores the newest, as Flink
+    /// restores its latest completed checkpoint.
     pub fn last_completed(&self) -> Option<&GlobalSnapshot> {
-        self.completed.last()
+        self.completed.iter().max_by_key(|s| s.id)
     }
 
     /// True while `id` is in flight.
@@ -374,7 +373,10 @@ impl Coordinator {
             tasks,
         });
         self.last_end = now;
-        self.consecutive_failures = 0;
+        if id > self.last_success {
+            self.last_success = id;
+            self.consecutive_failures = 0;
+        }
         true
     }
 
@@ -417,9 +419,9 @@ impl Coordinator {
         self.records
             .push(record(id, Some(reason), p.trigger, now, &acked));
         self.last_end = now;
-        // Flink counts expired and declined checkpoints towards the tolerable failures, but not
-        // subsumed ones.
-        if reason.counts_as_failure() || p.declined {
+        // As Flink's `CheckpointFailureManager`: only the counted reasons, each checkpoint once
+        // (it leaves `pending` here), and only when it is newer than the last success.
+        if reason.counts_as_failure() && id > self.last_success {
             self.consecutive_failures += 1;
             if self.consecutive_failures > self.cfg.tolerable_failures {
                 self.job_failures += 1;
@@ -544,8 +546,77 @@ mod tests {
         assert!(c.upload_done(id, 30), "two uploads, two acks");
     }
 
+    /// Completes pending checkpoint `id` of a one-task coordinator at `at`.
+    fn complete(c: &mut Coordinator, id: u64, at: Time) {
+        let done = c.acknowledge(0, snap(0, id, at, 0), at).expect("pending");
+        assert!(c.upload_done(id, done));
+    }
+
+    fn tolerating(n: u32) -> Coordinator {
+        Coordinator::new(
+            CoordinatorConfig {
+                tolerable_failures: n,
+                max_concurrent: 2,
+                ..cfg()
+            },
+            1,
+        )
+    }
+
     #[test]
-    fn expiry_and_declines_count_towards_job_failure() {
+    fn the_job_fails_when_counted_failures_in_a_row_exceed_the_tolerable() {
+        // Flink's known answer: tolerable 2, checkpoints 3, 4 and 5 expire: the job fails at 5.
+        let mut c = tolerating(2);
+        for id in 1..=2 {
+            let got = c.trigger(id * 1000);
+            complete(&mut c, got, id * 1000 + 10);
+        }
+        for id in 3..=5 {
+            let got = c.trigger(id * 1000);
+            assert_eq!(got, id);
+            assert!(c.abort(id, AbortReason::Expired, id * 1000 + 500));
+            assert_eq!(c.job_failures, u32::from(id == 5), "after checkpoint {id}");
+        }
+        // The same with a success at 4: no failure.
+        let mut c = tolerating(2);
+        for id in 1..=5 {
+            let got = c.trigger(id * 1000);
+            if id == 4 || id < 3 {
+                complete(&mut c, got, id * 1000 + 10);
+            } else {
+                assert!(c.abort(got, AbortReason::Expired, id * 1000 + 500));
+            }
+        }
+        assert_eq!(c.job_failures, 0);
+    }
+
+    #[test]
+    fn only_flinks_counted_reasons_count_and_only_when_newer_than_the_last_success() {
+        let mut c = tolerating(0);
+        for reason in [
+            AbortReason::Declined,
+            AbortReason::Cancelled,
+            AbortReason::Subsumed,
+            AbortReason::JobFinished,
+            AbortReason::JobFailed,
+        ] {
+            let id = c.trigger(0);
+            assert!(c.abort(id, reason, 10));
+            assert_eq!(c.job_failures, 0, "{reason:?} is not counted");
+        }
+        // Checkpoint a expires after the newer b has completed: it no longer counts.
+        let a = c.trigger(100);
+        let b = c.trigger(200);
+        complete(&mut c, b, 300);
+        assert!(c.abort(a, AbortReason::Expired, 400));
+        assert_eq!(c.job_failures, 0, "older than the last success");
+        let d = c.trigger(500);
+        assert!(c.abort(d, AbortReason::UploadFailed, 600));
+        assert_eq!(c.job_failures, 1, "a storage error counts");
+    }
+
+    #[test]
+    fn expiry_counts_towards_job_failure_and_subsumption_does_not() {
         let mut c = Coordinator::new(cfg(), 1);
         let a = c.trigger(0);
         assert!(c.abort(a, AbortReason::Expired, 1000));

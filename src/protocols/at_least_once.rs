@@ -37,6 +37,7 @@ pub(super) static DESCRIPTOR: Descriptor = Descriptor {
     },
     graphs: Graphs::Dataflow,
     takes_snapshots: true,
+    completion_subsumes_older: true,
     max_concurrent: None,
     control_kinds: &[super::BARRIER_KIND, super::CANCEL_KIND],
     params: &[],

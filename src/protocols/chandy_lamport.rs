@@ -23,6 +23,7 @@ pub(super) static DESCRIPTOR: Descriptor = Descriptor {
     },
     graphs: Graphs::Any,
     takes_snapshots: true,
+    completion_subsumes_older: false,
     max_concurrent: None,
     control_kinds: &[super::MARKER_KIND],
     params: &[],

@@ -13,6 +13,7 @@ pub(super) static DESCRIPTOR: Descriptor = Descriptor {
     },
     graphs: Graphs::Any,
     takes_snapshots: false,
+    completion_subsumes_older: true,
     max_concurrent: None,
     control_kinds: &[],
     params: &[],

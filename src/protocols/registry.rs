@@ -87,6 +87,10 @@ pub struct Descriptor {
     /// False for the baseline that takes no snapshots: the coordinator never triggers, there
     /// is no final checkpoint and sinks commit when the job ends.
     pub takes_snapshots: bool,
+    /// Whether a completed snapshot subsumes older pending ones, which the coordinator then
+    /// aborts (Flink's checkpoints). False for independent snapshots that are each collected
+    /// (Chandy-Lamport's, from several initiators).
+    pub completion_subsumes_older: bool,
     /// The most checkpoints it can have in flight, whatever the scenario asks for
     /// (stop-the-world halts the sources, and two halts cannot overlap).
     pub max_concurrent: Option<u32>,
@@ -162,6 +166,11 @@ impl ProtocolKind {
     /// False for the baseline that takes no snapshots.
     pub fn takes_snapshots(self) -> bool {
         self.0.takes_snapshots
+    }
+
+    /// Whether a completed snapshot subsumes older pending ones.
+    pub fn completion_subsumes_older(self) -> bool {
+        self.0.completion_subsumes_older
     }
 
     /// The most checkpoints in flight at once that it allows, if it limits them.

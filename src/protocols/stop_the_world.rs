@@ -22,6 +22,7 @@ pub(super) static DESCRIPTOR: Descriptor = Descriptor {
     },
     graphs: Graphs::Dataflow,
     takes_snapshots: true,
+    completion_subsumes_older: true,
     max_concurrent: Some(1),
     control_kinds: &[super::BARRIER_KIND],
     params: &[],

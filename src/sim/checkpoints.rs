@@ -164,8 +164,10 @@ impl Simulation {
             }
             self.with_protocol(t, |p, v, out| p.on_complete(v, id, out));
         }
-        for old in self.coord.older_pending(id) {
-            self.pending_aborts.push_back((old, AbortReason::Subsumed));
+        if self.protocol.completion_subsumes_older() {
+            for old in self.coord.older_pending(id) {
+                self.pending_aborts.push_back((old, AbortReason::Subsumed));
+            }
         }
         self.process_aborts();
         self.after_checkpoint_end();

@@ -6,7 +6,7 @@ use snapsim::report::RunResult;
 use snapsim::trace::TraceMode;
 use snapsim::workload::Behaviour;
 
-use crate::support::{load, protocol, run};
+use crate::support::{load, parse, protocol, run};
 
 /// Completed periodic checkpoints: the final one, after every task has finished, records
 /// only final states and says nothing about back-pressure.
@@ -428,4 +428,44 @@ fn the_readme_describes_every_registered_protocol() {
         };
         assert_eq!(graphs, expected, "{p}: process graphs");
     }
+}
+
+/// Two Chandy-Lamport snapshots from different initiators, the newer one finishing first:
+/// snapshot 1 starts at `p`, whose marker to `x` takes 30 ms, and needs `x -> y` (30 ms) after
+/// `x` records; snapshot 2 starts at `x` 1 ms later and completes at 32 ms, long before snapshot
+/// 1 (61 ms). Independent snapshots are each collected: the newer never subsumes the older,
+/// which Flink's coordinator would abort.
+#[test]
+fn a_newer_chandy_lamport_snapshot_never_aborts_an_older_one() {
+    let s = parse(
+        r#"{
+          "duration": "200ms",
+          "network": {"latency": {"constant": "1ms"}},
+          "links": [
+            {"from": "p", "to": "x", "latency": {"constant": "30ms"}},
+            {"from": "x", "to": "y", "latency": {"constant": "30ms"}}
+          ],
+          "processes": {
+            "names": ["p", "x", "y"],
+            "graph": {"edges": [["p", "x"], ["x", "p"], ["x", "y"], ["y", "x"]]},
+            "workload": {"script": {"steps": [
+              {"at": "0ms", "process": "p", "initiate_snapshot": 1},
+              {"at": "1ms", "process": "x", "initiate_snapshot": 2}
+            ]}}
+          },
+          "checkpointing": {"protocol": "chandy-lamport", "max_concurrent": 2}
+        }"#,
+    );
+    let (r, _) = run(&s, protocol("chandy-lamport"), None, TraceMode::HashOnly);
+    let ends: Vec<(u64, &str, u64)> = r
+        .checkpoints
+        .iter()
+        .map(|c| (c.id, c.status.as_str(), c.end_ns / 1_000_000))
+        .collect();
+    assert_eq!(
+        ends,
+        [(1, "completed", 61), (2, "completed", 32)],
+        "{ends:?}"
+    );
+    assert!(r.verdict.ok, "{:?}", r.verdict.violations);
 }
