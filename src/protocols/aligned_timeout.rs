@@ -18,8 +18,9 @@ use crate::engine::Time;
 /// (Flink's `execution.checkpointing.aligned-checkpoint-timeout`).
 const ALIGNMENT_TIMEOUT: Param = Param {
     name: "alignment_timeout",
-    doc: "For `aligned-timeout`: alignment longer than this (since the trigger) turns unaligned.",
+    doc: "For `aligned-timeout`: alignment longer than this (since the trigger) turns unaligned; 0 starts every checkpoint unaligned (Flink's default).",
     default_ns: 10_000_000,
+    min_ns: 0,
 };
 
 /// `aligned-timeout` in the registry.
@@ -36,7 +37,11 @@ pub(super) static DESCRIPTOR: Descriptor = Descriptor {
     max_concurrent: None,
     control_kinds: &[super::BARRIER_KIND, super::CANCEL_KIND],
     params: &[ALIGNMENT_TIMEOUT],
-    build: |view, params| Box::new(AlignedTimeout::new(view, params.duration(ALIGNMENT_TIMEOUT.name))),
+    build: |view, params| match params.duration(ALIGNMENT_TIMEOUT.name) {
+        // Flink: a timeout of 0 means every checkpoint starts unaligned.
+        0 => Box::new(super::unaligned::Unaligned::new(view)),
+        timeout => Box::new(AlignedTimeout::new(view, timeout)),
+    },
 };
 
 /// Aligned barriers with a timeout.

@@ -42,6 +42,8 @@ pub struct Param {
     pub doc: &'static str,
     /// The value when the scenario does not set it.
     pub default_ns: Time,
+    /// The least value it accepts (validation refuses less).
+    pub min_ns: Time,
 }
 
 /// The values of a protocol's parameters for one run, by name.

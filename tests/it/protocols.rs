@@ -469,3 +469,21 @@ fn a_newer_chandy_lamport_snapshot_never_aborts_an_older_one() {
     );
     assert!(r.verdict.ok, "{:?}", r.verdict.violations);
 }
+
+/// Flink's default alignment timeout of 0 starts every checkpoint unaligned: the run is the
+/// unaligned run, event for event.
+#[test]
+fn an_alignment_timeout_of_zero_is_the_unaligned_run() {
+    let mut s = load("backpressure");
+    s.checkpointing
+        .as_mut()
+        .unwrap()
+        .params
+        .insert("alignment_timeout".into(), serde_json::json!("0ms"));
+    s.validate().unwrap();
+    let (timed, _) = run(&s, protocol("aligned-timeout"), None, TraceMode::HashOnly);
+    let (unaligned, _) = run(&s, protocol("unaligned"), None, TraceMode::HashOnly);
+    assert_eq!(timed.trace_hash, unaligned.trace_hash);
+    assert_eq!(timed.checkpoints, unaligned.checkpoints);
+    assert!(timed.checkpoints.iter().any(|c| c.channel_state_bytes > 0));
+}

@@ -156,10 +156,21 @@ fn check_protocol_params(c: &CheckpointingSpec) -> Check {
                 ),
             );
         }
+        let min_ns = ProtocolKind::all()
+            .flat_map(|k| k.params().iter())
+            .filter(|p| p.name == name)
+            .map(|p| p.min_ns)
+            .min()
+            .unwrap_or(1);
         match c.param(name) {
             Some(Err(why)) => return err(format!("checkpointing.{name}"), why),
-            Some(Ok(d)) if d.ns() == 0 => {
-                return err(format!("checkpointing.{name}"), "must be longer than zero")
+            Some(Ok(d)) if d.ns() < min_ns => {
+                let why = if min_ns == 1 {
+                    "must be longer than zero".to_string()
+                } else {
+                    format!("must be at least {}", crate::human::fmt_ns(min_ns))
+                };
+                return err(format!("checkpointing.{name}"), why);
             }
             _ => {}
         }
