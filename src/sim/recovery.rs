@@ -362,6 +362,7 @@ impl Simulation {
         }
         self.ended_tasks = ended.iter().filter(|&&e| e).count();
         let skip_channel_state = self.mutant == Some(Mutant::RecoverySkipsChannelState);
+        let mut ends_to_resend = Vec::new();
         for c in 0..self.channels.len() {
             let (src, dst) = (self.channels[c].src as usize, self.channels[c].dst as usize);
             let input = self.chan_rt[c].input_index as usize;
@@ -400,7 +401,7 @@ impl Simulation {
             }
             // A sender restored as finished will not send its end of input again.
             if self.tasks[src].ended && !closed {
-                self.send(c as u32, &Message::end_of_input(), None);
+                ends_to_resend.push(c as u32);
             }
         }
         self.final_done = snap.is_some() && ended.iter().all(|&e| e);
@@ -408,6 +409,11 @@ impl Simulation {
             t: now,
             checkpoint: restored.unwrap_or(0),
         });
+        // Sent in the restored epoch, so traced after the recovery: sent before it, the end of
+        // input took a number the restored cut hands out again, and the checker saw an orphan.
+        for c in ends_to_resend {
+            self.send(c, &Message::end_of_input(), None);
+        }
         // Every crash since the last restart (crashes while down included) ends here.
         for f in &mut self.failure_log[self.unresolved_failures..] {
             f.restored_checkpoint = restored;

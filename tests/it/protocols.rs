@@ -487,3 +487,25 @@ fn an_alignment_timeout_of_zero_is_the_unaligned_run() {
     assert_eq!(timed.checkpoints, unaligned.checkpoints);
     assert!(timed.checkpoints.iter().any(|c| c.channel_state_bytes > 0));
 }
+
+/// A source had finished when the checkpoint a second crash restores was taken, so the
+/// recovery sends its end of input again. That send was traced before the recovery: it took a
+/// sequence number that the restored cut hands out again, and the checker reported an orphan
+/// in every later snapshot (unaligned, one checkpoint at a time, three seeds).
+#[test]
+fn an_end_of_input_sent_again_by_a_recovery_belongs_to_the_restored_epoch() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/data");
+    let bytes = std::fs::read(dir.join("finished-source-restored.json")).unwrap();
+    let s = snapsim::scenario::Scenario::from_json(&bytes, "finished-source-restored").unwrap();
+    for p in ProtocolKind::all().filter(|p| p.promises().exactly_once) {
+        for seed in [None, Some(1), Some(2)] {
+            let (r, _) = run(&s, p, seed, TraceMode::HashOnly);
+            assert!(
+                r.verdict.ok,
+                "{p} seed {seed:?}: {:?}",
+                r.verdict.violations
+            );
+            assert_eq!(r.failures.len(), 2, "{p} seed {seed:?}: both crashes fire");
+        }
+    }
+}
