@@ -42,11 +42,21 @@ pub fn seeds(base: u64, n: u32) -> Vec<u64> {
         .collect()
 }
 
-/// The protocols that apply to a scenario (all but barrier protocols on process graphs).
+/// The protocols that apply to a scenario: those that run on its kind of graph with its
+/// number of concurrent checkpoints.
 pub fn applicable(s: &Scenario) -> Vec<ProtocolKind> {
     ProtocolKind::all()
-        .filter(|p| p.check_graph(s.processes.is_some()).is_ok())
+        .filter(|&p| fits(p, s).is_ok())
         .collect()
+}
+
+/// Whether `protocol` can run `s`; `Err` says why not.
+pub fn fits(protocol: ProtocolKind, s: &Scenario) -> Result<(), String> {
+    protocol.check_graph(s.processes.is_some())?;
+    match &s.checkpointing {
+        Some(c) => protocol.check_concurrency(c.max_concurrent),
+        None => Ok(()),
+    }
 }
 
 /// The outcome of one run in a campaign.
@@ -134,7 +144,7 @@ pub fn check_determinism(
 /// the number of threads.
 pub fn hunt(mutant: Mutant, scenarios: &[Scenario], n: u32, max_events: u64) -> Option<Outcome> {
     for (i, s) in scenarios.iter().enumerate() {
-        if mutant.base().check_graph(s.processes.is_some()).is_err() {
+        if fits(mutant.base(), s).is_err() {
             continue;
         }
         let jobs: Vec<(usize, RunOptions)> = seeds(s.seed, n)

@@ -47,7 +47,7 @@ pub(super) fn protocol_for(
     chosen: Option<ProtocolKind>,
 ) -> Result<ProtocolKind, String> {
     match chosen {
-        Some(p) => p.check_graph(scenario.processes.is_some()).map(|()| p),
+        Some(p) => snapsim::campaign::fits(p, scenario).map(|()| p),
         None => match &scenario.checkpointing {
             Some(c) => c
                 .protocol

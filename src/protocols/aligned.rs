@@ -35,6 +35,7 @@ pub(super) static DESCRIPTOR: Descriptor = Descriptor {
     takes_snapshots: true,
     completion_subsumes_older: true,
     max_concurrent: None,
+    refuses_concurrent: None,
     control_kinds: &[super::BARRIER_KIND, super::CANCEL_KIND],
     params: &[],
     build: |view, _| Box::new(Aligned::new(view)),

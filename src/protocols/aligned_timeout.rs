@@ -35,6 +35,7 @@ pub(super) static DESCRIPTOR: Descriptor = Descriptor {
     takes_snapshots: true,
     completion_subsumes_older: true,
     max_concurrent: None,
+    refuses_concurrent: Some(super::UNALIGNED_NEEDS_ONE),
     control_kinds: &[super::BARRIER_KIND, super::CANCEL_KIND],
     params: &[ALIGNMENT_TIMEOUT],
     build: |view, params| match params.duration(ALIGNMENT_TIMEOUT.name) {

@@ -25,6 +25,7 @@ pub(super) static DESCRIPTOR: Descriptor = Descriptor {
     takes_snapshots: true,
     completion_subsumes_older: false,
     max_concurrent: None,
+    refuses_concurrent: None,
     control_kinds: &[super::MARKER_KIND],
     params: &[],
     build: |view, _| Box::new(ChandyLamport::new(view)),

@@ -63,6 +63,11 @@ pub struct ControlKind {
     pub name: &'static str,
 }
 
+/// Why unaligned checkpoints refuse `max_concurrent` above 1: Flink's unaligned checkpoints
+/// require `execution.checkpointing.max-concurrent-checkpoints` of 1.
+pub(crate) const UNALIGNED_NEEDS_ONE: &str =
+    "Flink's unaligned checkpoints require max-concurrent-checkpoints = 1";
+
 /// A Chandy-Lamport marker.
 pub const MARKER_KIND: ControlKind = ControlKind {
     tag: MARKER,

@@ -15,6 +15,7 @@ pub(super) static DESCRIPTOR: Descriptor = Descriptor {
     takes_snapshots: false,
     completion_subsumes_older: true,
     max_concurrent: None,
+    refuses_concurrent: None,
     control_kinds: &[],
     params: &[],
     build: |_, _| Box::new(NoSnapshots),

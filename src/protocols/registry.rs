@@ -96,6 +96,9 @@ pub struct Descriptor {
     /// The most checkpoints it can have in flight, whatever the scenario asks for
     /// (stop-the-world halts the sources, and two halts cannot overlap).
     pub max_concurrent: Option<u32>,
+    /// Why it refuses a scenario's `max_concurrent` above 1, if it does (validation names the
+    /// field and gives this reason).
+    pub refuses_concurrent: Option<&'static str>,
     /// The control messages it sends.
     pub control_kinds: &'static [ControlKind],
     /// The scenario fields it reads.
@@ -178,6 +181,18 @@ impl ProtocolKind {
     /// The most checkpoints in flight at once that it allows, if it limits them.
     pub fn max_concurrent(self) -> Option<u32> {
         self.0.max_concurrent
+    }
+
+    /// The one statement of the concurrency rule: `Err` says why this protocol cannot run
+    /// `max_concurrent` checkpoints at once.
+    pub fn check_concurrency(self, max_concurrent: u32) -> Result<(), String> {
+        match self.0.refuses_concurrent {
+            Some(why) if max_concurrent > 1 => Err(format!(
+                "`{}` runs one checkpoint at a time ({why}); `max_concurrent` is {max_concurrent}",
+                self.name()
+            )),
+            _ => Ok(()),
+        }
     }
 
     /// The scenario fields it reads.

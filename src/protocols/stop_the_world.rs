@@ -24,6 +24,7 @@ pub(super) static DESCRIPTOR: Descriptor = Descriptor {
     takes_snapshots: true,
     completion_subsumes_older: true,
     max_concurrent: Some(1),
+    refuses_concurrent: None,
     control_kinds: &[super::BARRIER_KIND],
     params: &[],
     build: |view, _| Box::new(StopTheWorld::new(view)),

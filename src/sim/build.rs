@@ -237,6 +237,11 @@ impl Simulation {
         protocol
             .check_graph(!topo.is_dataflow)
             .map_err(|why| ScenarioError::new("--protocol", why))?;
+        if let Some(c) = &scenario.checkpointing {
+            protocol
+                .check_concurrency(c.max_concurrent)
+                .map_err(|why| ScenarioError::new("--protocol", why))?;
+        }
         let streams = RngStreams::new(seed);
         let limit = scenario.duration.ns();
         let mut labels = Labels::default();

@@ -200,6 +200,9 @@ fn check_checkpointing(c: &CheckpointingSpec, process_graph: bool, names: &Names
     if let Err(why) = protocol.check_graph(process_graph) {
         return err(format!("{p}.protocol"), why);
     }
+    if let Err(why) = protocol.check_concurrency(c.max_concurrent) {
+        return err(format!("{p}.max_concurrent"), why);
+    }
     check_protocol_params(c)?;
     if c.interval.is_some_and(|d| d.ns() == 0) {
         return err(format!("{p}.interval"), "must be longer than zero");
