@@ -24,8 +24,15 @@ pub struct FailureRecord {
     pub restored_checkpoint: Option<u64>,
     /// Records the sources read again.
     pub replayed_records: u64,
-    /// Time from the failure until processing resumed.
+    /// Time from the failure until processing resumed: for a single failure, the sum of the
+    /// three parts below.
     pub downtime_ns: Time,
+    /// Planned time until the failure was detected.
+    pub detection_ns: Time,
+    /// Planned restart delay.
+    pub restart_ns: Time,
+    /// Planned time for the slowest task to download its part of the restored checkpoint.
+    pub restore_ns: Time,
     /// What caused it: `crash`, `after-checkpoint 3`, `during-alignment 5`, ...
     pub cause: String,
 }
@@ -61,8 +68,12 @@ pub struct FailurePlan {
     pub upload_failures: BTreeMap<u64, usize>,
     /// Link stalls, in scenario order.
     pub stalls: Vec<Stall>,
-    /// Time from a crash to the restored job's resumption.
+    /// Time from a crash's detection to the restart (before the tasks download their state).
     pub restart_delay: Time,
+    /// Time from a crash until it is detected.
+    pub detection: Time,
+    /// Bytes per second each task downloads its part of the restored checkpoint at.
+    pub restore_bandwidth: Option<u64>,
     /// Each failure of the scenario, described for reports (`failures[0] (crash at 500ms)`).
     pub descriptions: Vec<String>,
     /// Failures that can never fire, known when the plan is made: (failure, why).
@@ -116,6 +127,8 @@ impl FailurePlan {
             .map(|d| d.ns());
         let mut plan = FailurePlan {
             restart_delay: s.recovery.restart_delay.ns(),
+            detection: s.recovery.detection.ns(),
+            restore_bandwidth: s.recovery.restore_bandwidth.map(|b| b.0),
             descriptions: s
                 .failures
                 .iter()

@@ -79,9 +79,18 @@ pub enum FailureSpec {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RecoverySpec {
-    /// Time from a crash until the restored job resumes.
+    /// Time from a crash until the restored job resumes, after detection and before the
+    /// tasks download their state.
     #[serde(default = "default_restart_delay")]
     pub restart_delay: Duration,
+    /// Time from a failure until the job notices it (Flink: a task's exception at once, a lost
+    /// TaskManager after `heartbeat.timeout`).
+    #[serde(default)]
+    pub detection: Duration,
+    /// Bandwidth at which each task downloads its part of the restored checkpoint (its state
+    /// and its recorded channel state), all tasks at once; absent: restoring takes no time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restore_bandwidth: Option<Bandwidth>,
 }
 
 fn default_restart_delay() -> Duration {
@@ -92,6 +101,8 @@ impl Default for RecoverySpec {
     fn default() -> Self {
         RecoverySpec {
             restart_delay: default_restart_delay(),
+            detection: Duration(0),
+            restore_bandwidth: None,
         }
     }
 }

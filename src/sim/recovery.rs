@@ -260,11 +260,15 @@ impl Simulation {
         }
         self.coord.trigger_wanted = false;
         self.pending_aborts.clear();
+        let restore = self.restore_time();
         self.failure_log.push(FailureRecord {
             at_ns: now,
             restored_checkpoint: None,
             replayed_records: 0,
             downtime_ns: 0,
+            detection_ns: self.plan.detection,
+            restart_ns: self.plan.restart_delay,
+            restore_ns: restore,
             cause: self.causes[cause as usize].clone(),
         });
         // Everything scheduled belonged to the job that just died; keep only the outside world.
@@ -282,7 +286,14 @@ impl Simulation {
             .partition_point(|&i| self.script_times[i as usize] <= now);
         self.script_chain = Some(next);
         self.schedule_chained_script();
-        let delay = self.plan.restart_delay;
+        // Downtime as Flink spends it: noticing the failure, the restart delay, then the
+        // slowest task's download of its part of the checkpoint (the replay of restored
+        // channel state is simulated after the restart, record by record).
+        let delay = self
+            .plan
+            .detection
+            .saturating_add(self.plan.restart_delay)
+            .saturating_add(restore);
         self.sched.after(delay, Event::Restart);
         self.recoveries += 1;
         if let Some(spec) = self.plan.during_recovery.remove(&self.recoveries) {
@@ -290,6 +301,23 @@ impl Simulation {
             self.sched.after(delay / 2, Event::Crash(c));
             self.planned_crashes.insert(c, (spec, now + delay / 2));
         }
+    }
+
+    /// How long the slowest task takes to download its part of the checkpoint a restart would
+    /// restore now: its state and recorded channel state over the restore bandwidth.
+    fn restore_time(&self) -> Time {
+        let (Some(bw), Some(snap)) = (self.plan.restore_bandwidth, self.coord.last_completed())
+        else {
+            return 0;
+        };
+        snap.tasks
+            .iter()
+            .map(|t| {
+                let bytes = t.state_bytes + t.channel_state_bytes();
+                (u128::from(bytes) * 1_000_000_000).div_ceil(u128::from(bw)) as Time
+            })
+            .max()
+            .unwrap_or(0)
     }
 
     /// Restores every task and channel from the last completed checkpoint and resumes.

@@ -771,3 +771,48 @@ fn check_refuses_a_barrier_protocol_on_a_process_graph() {
         describe(&out)
     );
 }
+
+/// Downtime as Flink spends it (flink-costs.md d.1): detection, the restart delay and the
+/// slowest task's download of its part of the restored checkpoint, state and channel state.
+/// With a single crash the downtime is exactly that sum, and each part is in the results.
+#[test]
+fn downtime_is_detection_plus_restart_plus_the_slowest_restore() {
+    let mut s = load("failures");
+    s.failures.truncate(1);
+    s.recovery.detection = snapsim::scenario::Duration(3_000_000);
+    s.recovery.restore_bandwidth = Some("1MB/s".parse().unwrap());
+    s.validate().unwrap();
+    for p in ["aligned", "unaligned"] {
+        let (r, out) = run(&s, protocol(p), None, TraceMode::HashOnly);
+        assert!(r.verdict.ok, "{p}: {:?}", r.verdict.violations);
+        let f = &r.failures[0];
+        let id = f.restored_checkpoint.expect("a checkpoint was restored");
+        let snap = out.snapshots.iter().find(|g| g.id == id).unwrap();
+        let slowest = snap
+            .tasks
+            .iter()
+            .map(|t| t.state_bytes + t.channel_state_bytes())
+            .max()
+            .unwrap();
+        let restore = (slowest * 1_000_000_000).div_ceil(1_000_000);
+        assert!(restore > 0, "{p}");
+        assert_eq!(
+            (f.detection_ns, f.restart_ns, f.restore_ns),
+            (3_000_000, 20_000_000, restore),
+            "{p}"
+        );
+        assert_eq!(f.downtime_ns, 3_000_000 + 20_000_000 + restore, "{p}");
+    }
+    // Without a restore bandwidth or detection time, downtime is the restart delay alone.
+    let (r, _) = run(
+        &load("failures"),
+        protocol("aligned"),
+        None,
+        TraceMode::HashOnly,
+    );
+    assert!(r
+        .failures
+        .iter()
+        .all(|f| f.restore_ns == 0 && f.detection_ns == 0));
+    assert_eq!(r.failures[0].downtime_ns, 20_000_000);
+}

@@ -135,6 +135,9 @@ pub(super) fn validate(s: &Scenario, limits: &super::Limits) -> Check {
     if s.recovery.restart_delay.ns() == 0 {
         return err("recovery.restart_delay", "must be longer than zero");
     }
+    if s.recovery.restore_bandwidth.is_some_and(|b| b.0 == 0) {
+        return err("recovery.restore_bandwidth", "must be larger than zero");
+    }
     limits.check(&estimate)
 }
 
