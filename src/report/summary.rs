@@ -31,6 +31,14 @@ pub struct ProtocolSummary {
     pub throughput_per_sec: f64,
     /// Runs whose verdict was ok.
     pub ok_runs: u64,
+    /// Median over runs of each run's median source-to-sink record latency.
+    pub latency_p50_ns: Option<Time>,
+    /// Median over runs of each run's 99th-percentile record latency.
+    pub latency_p99_ns: Option<Time>,
+    /// Failures over all runs.
+    pub failures: u64,
+    /// Mean downtime per failure (detection, restart and restore).
+    pub downtime_ns_mean: Option<Time>,
 }
 
 fn median(mut v: Vec<u64>) -> Option<u64> {
@@ -55,6 +63,10 @@ pub fn summarise(runs: &[RunResult]) -> Vec<ProtocolSummary> {
             let completed = done.len() as u64;
             // Durations and sizes describe checkpoints taken while the job ran.
             let done: Vec<_> = done.into_iter().filter(|c| !c.at_end).collect();
+            let downtimes: Vec<Time> = mine
+                .iter()
+                .flat_map(|r| r.failures.iter().map(|f| f.downtime_ns))
+                .collect();
             let mut d: Vec<Time> = done.iter().map(|c| c.duration_ns).collect();
             d.sort_unstable();
             ProtocolSummary {
@@ -76,6 +88,19 @@ pub fn summarise(runs: &[RunResult]) -> Vec<ProtocolSummary> {
                     / mine.len().max(1) as f64)
                     .round(),
                 ok_runs: mine.iter().filter(|r| r.verdict.ok).count() as u64,
+                latency_p50_ns: median(
+                    mine.iter()
+                        .filter_map(|r| r.metrics.latency_p50_ns)
+                        .collect(),
+                ),
+                latency_p99_ns: median(
+                    mine.iter()
+                        .filter_map(|r| r.metrics.latency_p99_ns)
+                        .collect(),
+                ),
+                failures: downtimes.len() as u64,
+                downtime_ns_mean: (!downtimes.is_empty())
+                    .then(|| downtimes.iter().sum::<Time>() / downtimes.len() as Time),
             }
         })
         .collect()
@@ -90,11 +115,11 @@ pub fn to_json(rows: &[ProtocolSummary]) -> String {
 pub fn to_csv(rows: &[ProtocolSummary]) -> String {
     let opt = |v: Option<u64>| v.map_or(String::new(), |x| x.to_string());
     let mut s = String::from(
-        "protocol,runs,completed,failed,duration_p50_ns,duration_p99_ns,state_bytes_p50,channel_state_bytes_p50,alignment_ns_p50,throughput_per_sec,ok_runs\n",
+        "protocol,runs,completed,failed,duration_p50_ns,duration_p99_ns,state_bytes_p50,channel_state_bytes_p50,alignment_ns_p50,throughput_per_sec,ok_runs,latency_p50_ns,latency_p99_ns,failures,downtime_ns_mean\n",
     );
     for r in rows {
         s.push_str(&format!(
-            "{},{},{},{},{},{},{},{},{},{},{}\n",
+            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n",
             r.protocol,
             r.runs,
             r.completed,
@@ -105,7 +130,11 @@ pub fn to_csv(rows: &[ProtocolSummary]) -> String {
             opt(r.channel_state_bytes_p50),
             opt(r.alignment_ns_p50),
             r.throughput_per_sec,
-            r.ok_runs
+            r.ok_runs,
+            opt(r.latency_p50_ns),
+            opt(r.latency_p99_ns),
+            r.failures,
+            opt(r.downtime_ns_mean)
         ));
     }
     s
@@ -115,7 +144,7 @@ pub fn to_csv(rows: &[ProtocolSummary]) -> String {
 pub fn to_table(rows: &[ProtocolSummary]) -> String {
     let cell = |v: Option<u64>, f: fn(u64) -> String| v.map_or("-".to_string(), f);
     let mut s = format!(
-        "{:<16} {:>5} {:>9} {:>6} {:>11} {:>11} {:>11} {:>11} {:>11} {:>11} {:>8}\n",
+        "{:<16} {:>5} {:>9} {:>6} {:>11} {:>11} {:>11} {:>11} {:>11} {:>11} {:>11} {:>11} {:>8}\n",
         "protocol",
         "runs",
         "completed",
@@ -126,11 +155,13 @@ pub fn to_table(rows: &[ProtocolSummary]) -> String {
         "channel",
         "alignment",
         "records/s",
+        "lat p99",
+        "downtime",
         "verdict"
     );
     for r in rows {
         s.push_str(&format!(
-            "{:<16} {:>5} {:>9} {:>6} {:>11} {:>11} {:>11} {:>11} {:>11} {:>11} {:>8}\n",
+            "{:<16} {:>5} {:>9} {:>6} {:>11} {:>11} {:>11} {:>11} {:>11} {:>11} {:>11} {:>11} {:>8}\n",
             r.protocol,
             r.runs,
             r.completed,
@@ -141,6 +172,8 @@ pub fn to_table(rows: &[ProtocolSummary]) -> String {
             cell(r.channel_state_bytes_p50, fmt_bytes),
             cell(r.alignment_ns_p50, fmt_ns),
             super::group(r.throughput_per_sec as u64),
+            cell(r.latency_p99_ns, fmt_ns),
+            cell(r.downtime_ns_mean, fmt_ns),
             format!("{}/{} ok", r.ok_runs, r.runs)
         ));
     }
