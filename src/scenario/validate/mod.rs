@@ -377,3 +377,29 @@ fn check_name(name: &str, path: &str) -> Check {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The field list that messages quote is the coordinator's part of the schema: every
+    /// `checkpointing` property that no protocol declares as its parameter.
+    #[test]
+    fn the_checkpointing_fields_quoted_are_the_schemas() {
+        let schema: serde_json::Value = serde_json::from_str(&Scenario::json_schema()).unwrap();
+        let declared: Vec<&str> = ProtocolKind::all()
+            .flat_map(|k| k.params().iter().map(|p| p.name))
+            .collect();
+        let mut fields: Vec<String> = schema["$defs"]["CheckpointingSpec"]["properties"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .filter(|k| !declared.contains(&k.as_str()))
+            .cloned()
+            .collect();
+        fields.sort();
+        let mut quoted: Vec<String> = CHECKPOINTING_FIELDS.iter().map(|f| f.to_string()).collect();
+        quoted.sort();
+        assert_eq!(fields, quoted);
+    }
+}
