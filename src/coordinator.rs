@@ -8,6 +8,13 @@
 //! finished, and aborts checkpoints that were declined, expired or subsumed by a newer completed
 //! one. It keeps the record of every checkpoint for the results file and every completed
 //! snapshot for the checker.
+//!
+//! With a state backend configured, each task's upload is what its backend says: the files of
+//! an incremental or changelog checkpoint that the last *completed* checkpoint did not upload
+//! (files of one not yet confirmed are uploaded again; an aborted one's set is dropped), its
+//! metadata, and its channel state, each file one storage request of `request_latency` on top
+//! of its bytes. The shared files' references are counted ([`SharedRegistry`]) over the
+//! retained checkpoints, and each record gains the per-checkpoint figures ([`CheckpointCosts`]).
 
 use std::collections::BTreeMap;
 
@@ -15,9 +22,9 @@ use serde::Serialize;
 
 use crate::engine::Time;
 use crate::network::TaskId;
-use crate::protocols::DeclineReason;
-use crate::scenario::CheckpointingSpec;
-use crate::snapshot::{GlobalSnapshot, LocalSnapshot};
+use crate::protocols::{DeclineReason, Mutant};
+use crate::scenario::{BackendKind, CheckpointingSpec, StateBackendSpec};
+use crate::snapshot::{GlobalSnapshot, LocalSnapshot, SharedRegistry};
 
 /// One checkpoint's record (filled by the protocols and the coordinator).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -52,6 +59,37 @@ pub struct CheckpointRecord {
     /// The final checkpoint, taken after every task had finished: it records final states
     /// and says nothing about alignment or back-pressure, so summaries and charts leave it out.
     pub at_end: bool,
+    /// The figures a state backend adds (absent without one).
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub costs: Option<CheckpointCosts>,
+}
+
+/// What a checkpoint cost, as Flink's checkpoint statistics report it.
+///
+/// Durations are the largest over the tasks that acknowledged. A task's async duration runs
+/// from the end of its sync phase to the end of its upload, waiting for the shared storage
+/// link included.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct CheckpointCosts {
+    /// Bytes this checkpoint uploaded (Flink's Checkpointed Data Size): new files, metadata
+    /// and channel state.
+    pub checkpointed_bytes: u64,
+    /// Bytes of everything it references (Full Checkpoint Data Size).
+    pub full_bytes: u64,
+    /// Files (storage requests) it uploaded.
+    pub uploaded_files: u64,
+    /// Longest synchronous phase.
+    pub sync_ns_max: Time,
+    /// Longest asynchronous phase.
+    pub async_ns_max: Time,
+    /// Persisted in-flight data recorded at receivers (input channel state).
+    pub persisted_in_bytes: u64,
+    /// Persisted in-flight data recorded at senders (output channel state).
+    pub persisted_out_bytes: u64,
+    /// Tasks whose barrier went unaligned (overtook their output queues).
+    pub unaligned_tasks: u64,
+    /// Bytes of shared files in storage once it completed (0 for a given-up one).
+    pub stored_bytes: u64,
 }
 
 impl CheckpointRecord {
@@ -84,6 +122,80 @@ pub struct CoordinatorConfig {
     pub storage_bandwidth: Option<u64>,
     /// Synchronous copy time per local snapshot.
     pub sync_copy: Time,
+    /// The state backend; `None`: whole-state uploads after `sync_copy`.
+    pub backend: Option<BackendConfig>,
+}
+
+/// The state backend's settings, resolved (see `checkpointing.state_backend`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BackendConfig {
+    /// RocksDB rather than the heap.
+    pub rocksdb: bool,
+    /// Incremental checkpoints.
+    pub incremental: bool,
+    /// The changelog on top.
+    pub changelog: bool,
+    /// Least time between materialisations.
+    pub materialization_ns: Time,
+    /// Bytes per second a restore replays the changelog at.
+    pub replay_bandwidth: u64,
+    /// Completed checkpoints retained.
+    pub num_retained: u32,
+    /// Time per storage request.
+    pub request_latency: Time,
+    /// Metadata bytes per task and checkpoint.
+    pub metadata_bytes: u64,
+    /// Heap: sync time per entry.
+    pub sync_per_entry: Time,
+    /// RocksDB: local disk bytes per second.
+    pub disk_bandwidth: u64,
+    /// RocksDB: memtable size.
+    pub write_buffer_size: u64,
+    /// RocksDB: live files that trigger a compaction (0: never).
+    pub compaction_trigger: u32,
+    /// Deliberately broken: incremental checkpoints forget a changed key.
+    pub forget_changed_key: bool,
+}
+
+impl BackendConfig {
+    /// The settings of a scenario's section.
+    pub fn from_spec(b: &StateBackendSpec) -> Self {
+        BackendConfig {
+            rocksdb: b.kind == BackendKind::Rocksdb,
+            incremental: b.incremental,
+            changelog: b.changelog,
+            materialization_ns: b.materialization_ns(),
+            replay_bandwidth: b.replay_bytes_per_sec(),
+            num_retained: b.num_retained,
+            request_latency: b.request_latency.ns(),
+            metadata_bytes: b.metadata_bytes.bytes(),
+            sync_per_entry: b.sync_per_entry.ns(),
+            disk_bandwidth: b.disk_bandwidth.0,
+            write_buffer_size: b.write_buffer_size.bytes(),
+            compaction_trigger: b.compaction_trigger,
+            forget_changed_key: false,
+        }
+    }
+
+    /// The synchronous phase of a task holding `entries` keyed entries that flushed
+    /// `flushed_bytes` of memtable, after the fixed part `base` (**Model**: heap
+    /// `base + sync_per_entry × entries`, a copy-on-write copy of the state tables; RocksDB
+    /// `base + flushed / disk_bandwidth`; the changelog only seals its log: `base`, unless the
+    /// checkpoint materialises).
+    pub fn sync_ns(&self, base: Time, entries: u64, flushed_bytes: u64) -> Time {
+        if self.rocksdb {
+            base + transfer_ns(flushed_bytes, self.disk_bandwidth)
+        } else if self.changelog {
+            base
+        } else {
+            base + self.sync_per_entry.saturating_mul(entries)
+        }
+    }
+}
+
+/// Time to move `bytes` at `bw` bytes per second, rounded up.
+pub fn transfer_ns(bytes: u64, bw: u64) -> Time {
+    (u128::from(bytes) * 1_000_000_000).div_ceil(u128::from(bw.max(1))) as Time
 }
 
 impl CoordinatorConfig {
@@ -98,6 +210,7 @@ impl CoordinatorConfig {
                 tolerable_failures: c.tolerable_failures,
                 storage_bandwidth: c.storage_bandwidth.map(|b| b.0),
                 sync_copy: c.sync_copy.ns(),
+                backend: c.state_backend.as_ref().map(BackendConfig::from_spec),
             },
             None => CoordinatorConfig {
                 interval: None,
@@ -107,7 +220,24 @@ impl CoordinatorConfig {
                 tolerable_failures: 0,
                 storage_bandwidth: None,
                 sync_copy: 0,
+                backend: None,
             },
+        }
+    }
+
+    /// The mutant that breaks incremental checkpoints runs them, with the defaults where
+    /// the scenario configures no backend.
+    pub fn apply_mutant(&mut self, mutant: Option<Mutant>) {
+        if mutant == Some(Mutant::IncrementalForgetsChangedKey) {
+            let mut b = self.backend.unwrap_or_else(|| {
+                BackendConfig::from_spec(&StateBackendSpec::rocksdb_incremental())
+            });
+            if !b.changelog {
+                b.rocksdb = true;
+                b.incremental = true;
+            }
+            b.forget_changed_key = true;
+            self.backend = Some(b);
         }
     }
 }
@@ -204,6 +334,8 @@ struct Pending {
     uploads_left: usize,
     /// (start, end) of each of its uploads on the storage link.
     uploads: Vec<(Time, Time)>,
+    /// Per acknowledging task, with a backend: (bytes uploaded, files uploaded, async time).
+    costs: Vec<(u64, u64, Time)>,
 }
 
 /// The coordinator.
@@ -226,6 +358,10 @@ pub struct Coordinator {
     pub job_failures: u32,
     records: Vec<CheckpointRecord>,
     completed: Vec<GlobalSnapshot>,
+    /// Per task, the files its part of the last completed checkpoint references, by id.
+    confirmed: Vec<Vec<u64>>,
+    /// The shared files' references.
+    registry: SharedRegistry,
 }
 
 impl Coordinator {
@@ -245,6 +381,12 @@ impl Coordinator {
             job_failures: 0,
             records: Vec::new(),
             completed: Vec::new(),
+            confirmed: if cfg.backend.is_some() {
+                vec![Vec::new(); tasks]
+            } else {
+                Vec::new()
+            },
+            registry: SharedRegistry::new(cfg.backend.map_or(1, |b| b.num_retained)),
         }
     }
 
@@ -288,6 +430,7 @@ impl Coordinator {
                 acked: 0,
                 uploads_left: 0,
                 uploads: Vec::new(),
+                costs: Vec::new(),
             },
         );
     }
@@ -338,14 +481,27 @@ impl Coordinator {
         if p.acks[task as usize].is_some() {
             return None; // a task acknowledges once; a second ack changes nothing
         }
-        let bytes = snap.state_bytes + snap.channel_state_bytes();
-        let start = (snap.taken_at + self.cfg.sync_copy)
-            .max(now)
-            .max(self.storage_free_at);
-        let transfer = match self.cfg.storage_bandwidth {
-            Some(bw) => (u128::from(bytes) * 1_000_000_000).div_ceil(u128::from(bw)) as Time,
+        let (bytes, files, sync) = match &self.cfg.backend {
+            None => (
+                snap.state_bytes + snap.channel_state_bytes(),
+                0,
+                self.cfg.sync_copy,
+            ),
+            Some(b) => {
+                let (bytes, files) = upload_of(b, &self.confirmed[task as usize], &snap);
+                (bytes, files, snap.backend.sync_ns)
+            }
+        };
+        let synced = snap.taken_at + sync;
+        let start = synced.max(now).max(self.storage_free_at);
+        let mut transfer = match self.cfg.storage_bandwidth {
+            Some(bw) => transfer_ns(bytes, bw),
             None => 0,
         };
+        if let Some(b) = &self.cfg.backend {
+            transfer += b.request_latency.saturating_mul(files);
+            p.costs.push((bytes, files, start + transfer - synced));
+        }
         self.storage_free_at = start + transfer;
         p.uploads.push((start, start + transfer));
         p.acked += 1;
@@ -365,7 +521,22 @@ impl Coordinator {
         }
         let p = self.pending.remove(&id).expect("present");
         let tasks: Vec<LocalSnapshot> = p.acks.into_iter().map(|s| s.expect("all acked")).collect();
-        self.records.push(record(id, None, p.trigger, now, &tasks));
+        let mut rec = record(id, None, p.trigger, now, &tasks);
+        if let Some(b) = &self.cfg.backend {
+            let mut shared = Vec::new();
+            for t in &tasks {
+                if let Some(files) = &t.backend.files {
+                    self.confirmed[t.task as usize] = files.iter().map(|f| f.id).collect();
+                    self.confirmed[t.task as usize].sort_unstable();
+                    shared.extend_from_slice(files);
+                }
+            }
+            self.registry.complete(id, &shared);
+            let mut c = costs(b, &tasks, &p.costs);
+            c.stored_bytes = self.registry.stored_bytes();
+            rec.costs = Some(c);
+        }
+        self.records.push(rec);
         self.completed.push(GlobalSnapshot {
             id,
             trigger_ns: p.trigger,
@@ -416,8 +587,11 @@ impl Coordinator {
             }
         }
         let acked: Vec<LocalSnapshot> = p.acks.into_iter().flatten().collect();
-        self.records
-            .push(record(id, Some(reason), p.trigger, now, &acked));
+        let mut rec = record(id, Some(reason), p.trigger, now, &acked);
+        if let Some(b) = &self.cfg.backend {
+            rec.costs = Some(costs(b, &acked, &p.costs));
+        }
+        self.records.push(rec);
         self.last_end = now;
         // As Flink's `CheckpointFailureManager`: only the counted reasons, each checkpoint once
         // (it leaves `pending` here), and only when it is newer than the last success.
@@ -434,6 +608,11 @@ impl Coordinator {
     /// Ids still in flight, oldest first.
     pub fn pending_ids(&self) -> Vec<u64> {
         self.pending.keys().copied().collect()
+    }
+
+    /// The shared-file registry (empty without incremental or changelog checkpoints).
+    pub fn registry(&self) -> &SharedRegistry {
+        &self.registry
     }
 
     /// The records of every finished checkpoint, by id.
@@ -478,6 +657,64 @@ fn record(
         overtaken_bytes: tasks.iter().map(LocalSnapshot::overtaken_bytes).sum(),
         tasks_acknowledged: tasks.len() as u64,
         at_end: !tasks.is_empty() && tasks.iter().all(|t| t.ended),
+        costs: None,
+    }
+}
+
+/// What task `snap`'s upload holds with backend `b`, given the files its part of the last
+/// completed checkpoint references (`confirmed`, sorted): (bytes, files). Files already
+/// there go as references; the rest, the metadata and the channel state are uploaded.
+fn upload_of(b: &BackendConfig, confirmed: &[u64], snap: &LocalSnapshot) -> (u64, u64) {
+    let (mut bytes, mut files) = match &snap.backend.files {
+        Some(list) => list
+            .iter()
+            .filter(|f| confirmed.binary_search(&f.id).is_err())
+            .fold((0, 0), |(b, n), f| (b + f.bytes, n + 1)),
+        None => (snap.state_bytes, u64::from(snap.state_bytes > 0)),
+    };
+    bytes += b.metadata_bytes;
+    files += 1;
+    let channel = snap.channel_state_bytes();
+    if channel > 0 {
+        bytes += channel;
+        files += 1;
+    }
+    (bytes, files)
+}
+
+/// The figures of a checkpoint whose tasks `tasks` acknowledged, their uploads `uploads`
+/// (bytes, files, async time) in the same order.
+fn costs(
+    b: &BackendConfig,
+    tasks: &[LocalSnapshot],
+    uploads: &[(u64, u64, Time)],
+) -> CheckpointCosts {
+    let full: u64 = tasks
+        .iter()
+        .map(|t| {
+            let state = match &t.backend.files {
+                Some(list) => list.iter().map(|f| f.bytes).sum(),
+                None => t.state_bytes,
+            };
+            state + b.metadata_bytes + t.channel_state_bytes()
+        })
+        .sum();
+    let input: u64 = tasks
+        .iter()
+        .flat_map(|t| &t.input_state)
+        .flat_map(|(_, m)| m)
+        .map(|m| u64::from(m.bytes))
+        .sum();
+    CheckpointCosts {
+        checkpointed_bytes: uploads.iter().map(|u| u.0).sum(),
+        full_bytes: full,
+        uploaded_files: uploads.iter().map(|u| u.1).sum(),
+        sync_ns_max: tasks.iter().map(|t| t.backend.sync_ns).max().unwrap_or(0),
+        async_ns_max: uploads.iter().map(|u| u.2).max().unwrap_or(0),
+        persisted_in_bytes: input,
+        persisted_out_bytes: tasks.iter().map(LocalSnapshot::overtaken_bytes).sum(),
+        unaligned_tasks: tasks.iter().filter(|t| t.backend.unaligned).count() as u64,
+        stored_bytes: 0,
     }
 }
 
@@ -501,6 +738,7 @@ mod tests {
             sent: vec![],
             closed_inputs: vec![],
             ended: false,
+            backend: Default::default(),
         }
     }
 
@@ -513,6 +751,7 @@ mod tests {
             tolerable_failures: 0,
             storage_bandwidth: Some(1_000_000_000), // 1 byte per ns
             sync_copy: 10,
+            backend: None,
         }
     }
 

@@ -369,6 +369,7 @@ mod tests {
                 sent: Vec::new(),
                 closed_inputs: Vec::new(),
                 ended: false,
+                backend: Default::default(),
             };
             let recorded = state
                 .iter()

@@ -52,6 +52,18 @@ pub fn verify(
             cuts.check(snap, topo, &mut found);
         }
     }
+    for snap in snapshots {
+        // With a state backend, what the snapshot's files rebuild is its recorded state.
+        for t in snap.tasks.iter().filter(|t| !t.files_rebuild_state()) {
+            found.push(Violation {
+                kind: ViolationKind::IncompleteSnapshot,
+                message: format!(
+                    "snapshot {}: the files of task {} rebuild a state other than the one it held when it recorded",
+                    snap.id, names[t.task as usize]
+                ),
+            });
+        }
+    }
     let mut exactly_once = None;
     if let Some(outputs) = &online.outputs {
         let (counters, v) = outputs.finish(&names);

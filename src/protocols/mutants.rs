@@ -30,6 +30,10 @@ pub enum Mutant {
     SinkEarlyCommit,
     /// At-least-once barrier tracking passed off as exactly-once.
     AtLeastOnceAsExactlyOnce,
+    /// Incremental checkpoints whose flush leaves out one key changed since the last one (a
+    /// mechanism mutant: it runs RocksDB incremental checkpoints where the scenario has no
+    /// state backend).
+    IncrementalForgetsChangedKey,
 }
 
 impl Mutant {
@@ -44,6 +48,7 @@ impl Mutant {
         Mutant::SourceRewindTooShort,
         Mutant::SinkEarlyCommit,
         Mutant::AtLeastOnceAsExactlyOnce,
+        Mutant::IncrementalForgetsChangedKey,
     ];
 
     /// The name after `mutant:`.
@@ -58,6 +63,7 @@ impl Mutant {
             Mutant::SourceRewindTooShort => "source-rewind-too-short",
             Mutant::SinkEarlyCommit => "sink-early-commit",
             Mutant::AtLeastOnceAsExactlyOnce => "at-least-once-as-exactly-once",
+            Mutant::IncrementalForgetsChangedKey => "incremental-forgets-changed-key",
         }
     }
 
@@ -83,6 +89,9 @@ impl Mutant {
             Mutant::AtLeastOnceAsExactlyOnce => {
                 "at-least-once barrier tracking passed off as exactly-once"
             }
+            Mutant::IncrementalForgetsChangedKey => {
+                "incremental checkpoints that leave a changed key out of the delta"
+            }
         }
     }
 
@@ -93,7 +102,8 @@ impl Mutant {
             Mutant::AlignedNoBlock
             | Mutant::SourceRewindTooFar
             | Mutant::SourceRewindTooShort
-            | Mutant::SinkEarlyCommit => "aligned",
+            | Mutant::SinkEarlyCommit
+            | Mutant::IncrementalForgetsChangedKey => "aligned",
             Mutant::UnalignedForgetsOvertaken
             | Mutant::RecoverySkipsChannelState
             | Mutant::RecoveryReversesChannelState => "unaligned",

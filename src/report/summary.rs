@@ -39,6 +39,18 @@ pub struct ProtocolSummary {
     pub failures: u64,
     /// Mean downtime per failure (detection, restart and restore).
     pub downtime_ns_mean: Option<Time>,
+    /// With a state backend: median bytes a checkpoint uploaded (Checkpointed Data Size).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub checkpointed_bytes_p50: Option<u64>,
+    /// With a state backend: median bytes a checkpoint references (Full Checkpoint Data Size).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub full_bytes_p50: Option<u64>,
+    /// With a state backend: median of the longest sync phase per checkpoint.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sync_ns_p50: Option<Time>,
+    /// With a state backend: median of the longest async phase per checkpoint.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub async_ns_p50: Option<Time>,
 }
 
 fn median(mut v: Vec<u64>) -> Option<u64> {
@@ -67,6 +79,10 @@ pub fn summarise(runs: &[RunResult]) -> Vec<ProtocolSummary> {
                 .iter()
                 .flat_map(|r| r.failures.iter().map(|f| f.downtime_ns))
                 .collect();
+            let costs: Vec<_> = done.iter().filter_map(|c| c.costs).collect();
+            let of = |f: fn(&crate::coordinator::CheckpointCosts) -> u64| {
+                median(costs.iter().map(f).collect())
+            };
             let mut d: Vec<Time> = done.iter().map(|c| c.duration_ns).collect();
             d.sort_unstable();
             ProtocolSummary {
@@ -101,6 +117,10 @@ pub fn summarise(runs: &[RunResult]) -> Vec<ProtocolSummary> {
                 failures: downtimes.len() as u64,
                 downtime_ns_mean: (!downtimes.is_empty())
                     .then(|| downtimes.iter().sum::<Time>() / downtimes.len() as Time),
+                checkpointed_bytes_p50: of(|c| c.checkpointed_bytes),
+                full_bytes_p50: of(|c| c.full_bytes),
+                sync_ns_p50: of(|c| c.sync_ns_max),
+                async_ns_p50: of(|c| c.async_ns_max),
             }
         })
         .collect()
@@ -115,11 +135,11 @@ pub fn to_json(rows: &[ProtocolSummary]) -> String {
 pub fn to_csv(rows: &[ProtocolSummary]) -> String {
     let opt = |v: Option<u64>| v.map_or(String::new(), |x| x.to_string());
     let mut s = String::from(
-        "protocol,runs,completed,failed,duration_p50_ns,duration_p99_ns,state_bytes_p50,channel_state_bytes_p50,alignment_ns_p50,throughput_per_sec,ok_runs,latency_p50_ns,latency_p99_ns,failures,downtime_ns_mean\n",
+        "protocol,runs,completed,failed,duration_p50_ns,duration_p99_ns,state_bytes_p50,channel_state_bytes_p50,alignment_ns_p50,throughput_per_sec,ok_runs,latency_p50_ns,latency_p99_ns,failures,downtime_ns_mean,checkpointed_bytes_p50,full_bytes_p50,sync_ns_p50,async_ns_p50\n",
     );
     for r in rows {
         s.push_str(&format!(
-            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n",
+            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n",
             r.protocol,
             r.runs,
             r.completed,
@@ -134,14 +154,46 @@ pub fn to_csv(rows: &[ProtocolSummary]) -> String {
             opt(r.latency_p50_ns),
             opt(r.latency_p99_ns),
             r.failures,
-            opt(r.downtime_ns_mean)
+            opt(r.downtime_ns_mean),
+            opt(r.checkpointed_bytes_p50),
+            opt(r.full_bytes_p50),
+            opt(r.sync_ns_p50),
+            opt(r.async_ns_p50)
         ));
     }
     s
 }
 
-/// The table for the terminal.
+/// The table for the terminal; with a state backend, its figures in four more columns.
 pub fn to_table(rows: &[ProtocolSummary]) -> String {
+    let cell = |v: Option<u64>, f: fn(u64) -> String| v.map_or("-".to_string(), f);
+    let costs = rows.iter().any(|r| r.checkpointed_bytes_p50.is_some());
+    let table = base_table(rows);
+    if !costs {
+        return table;
+    }
+    let mut lines = table.lines();
+    let mut s = format!(
+        "{} {:>11} {:>11} {:>11} {:>11}\n",
+        lines.next().unwrap_or_default(),
+        "ckpt size",
+        "full size",
+        "sync",
+        "async"
+    );
+    for (r, line) in rows.iter().zip(lines) {
+        s.push_str(&format!(
+            "{line} {:>11} {:>11} {:>11} {:>11}\n",
+            cell(r.checkpointed_bytes_p50, fmt_bytes),
+            cell(r.full_bytes_p50, fmt_bytes),
+            cell(r.sync_ns_p50, fmt_ns),
+            cell(r.async_ns_p50, fmt_ns),
+        ));
+    }
+    s
+}
+
+fn base_table(rows: &[ProtocolSummary]) -> String {
     let cell = |v: Option<u64>, f: fn(u64) -> String| v.map_or("-".to_string(), f);
     let mut s = format!(
         "{:<16} {:>5} {:>9} {:>6} {:>11} {:>11} {:>11} {:>11} {:>11} {:>11} {:>11} {:>11} {:>8}\n",

@@ -35,6 +35,10 @@ pub struct CheckpointingSpec {
     /// Synchronous part of each local snapshot, during which the task does nothing else.
     #[serde(default)]
     pub sync_copy: Duration,
+    /// The state backend and its checkpoint model; absent: every checkpoint uploads each
+    /// task's whole state after `sync_copy`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state_backend: Option<StateBackendSpec>,
     /// Process graphs: the processes the coordinator triggers (default: the first process).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub initiators: Option<Vec<String>>,

@@ -13,6 +13,7 @@ pub mod limits;
 mod network;
 mod processes;
 mod shape;
+mod state_backend;
 pub mod units;
 mod validate;
 
@@ -28,6 +29,7 @@ pub use faults::*;
 pub use limits::Limits;
 pub use network::*;
 pub use processes::*;
+pub use state_backend::*;
 
 use crate::protocols::{Params, ProtocolKind};
 pub use units::{Bandwidth, ByteSize, Duration, Rate};

@@ -260,6 +260,7 @@ impl Simulation {
         let protocols = build_protocols(&topo, protocol, &params, mutant);
         let initiators = initiators_of(&topo, cp);
         let mut coord_cfg = CoordinatorConfig::from_spec(cp);
+        coord_cfg.apply_mutant(mutant);
         if let Some(most) = protocol.max_concurrent() {
             coord_cfg.max_concurrent = coord_cfg.max_concurrent.min(most);
         }

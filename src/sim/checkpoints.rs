@@ -2,10 +2,12 @@
 //! the final checkpoint.
 
 use super::{Action, Event, Simulation};
-use crate::coordinator::AbortReason;
+use crate::coordinator::{transfer_ns, AbortReason, BackendConfig};
 use crate::network::TaskId;
+use crate::snapshot::BackendSnapshot;
 use crate::trace::TraceEvent;
-use crate::workload::{Behaviour, SinkState};
+use crate::workload::backend::{digest, materialise};
+use crate::workload::{BackendParams, Behaviour, FileRef, KeyedBackend, KeyedState, SinkState};
 
 impl Simulation {
     /// The periodic trigger: queue the next one (while the run lasts) and try to trigger.
@@ -267,6 +269,79 @@ impl Simulation {
         }
     }
 
+    /// The state task `task` records for a snapshot now (`unaligned`: its barrier overtakes
+    /// its output queues), and what its state backend made of it.
+    ///
+    /// Without a backend: a clone of the state and the fixed `sync_copy`. With one, a keyed
+    /// state's backend runs its sync phase (flush, log seal or materialisation), and the state
+    /// recorded is the one the referenced files rebuild, so that a restore uses what was
+    /// uploaded; the digest of the state the task held goes with it for the checker.
+    pub(super) fn snapshot_state(
+        &mut self,
+        task: TaskId,
+        unaligned: bool,
+    ) -> (Behaviour, BackendSnapshot) {
+        let base = self.coord.config().sync_copy;
+        let Some(cfg) = self.coord.config().backend else {
+            let snap = BackendSnapshot {
+                sync_ns: base,
+                unaligned,
+                ..Default::default()
+            };
+            return (self.tasks[task as usize].behaviour.clone(), snap);
+        };
+        let now = self.sched.now();
+        let mut snap = BackendSnapshot {
+            sync_ns: base,
+            unaligned,
+            ..Default::default()
+        };
+        let behaviour = &mut self.tasks[task as usize].behaviour;
+        let (Behaviour::Keyed { state, .. } | Behaviour::Join { state, .. }) = behaviour else {
+            return (behaviour.clone(), snap);
+        };
+        let entries = state.entries.len() as u64;
+        if !(cfg.rocksdb || cfg.changelog) {
+            snap.sync_ns = cfg.sync_ns(base, entries, 0);
+            return (behaviour.clone(), snap);
+        }
+        ensure_backend(state, &cfg, task);
+        let KeyedState {
+            entries: live,
+            bytes_per_key,
+            backend,
+        } = state;
+        let done = backend
+            .as_mut()
+            .expect("made above")
+            .checkpoint(live, *bytes_per_key, now);
+        snap.sync_ns = cfg.sync_ns(base, entries, done.flushed_bytes);
+        snap.replay_bytes = done.replay_bytes;
+        snap.replay_ns = if done.replay_bytes > 0 {
+            transfer_ns(done.replay_bytes, cfg.replay_bandwidth)
+        } else {
+            0
+        };
+        let Some(files) = done.files else {
+            return (behaviour.clone(), snap);
+        };
+        snap.recorded_digest = Some(digest(&state.entries));
+        snap.files = Some(
+            files
+                .iter()
+                .map(|f| FileRef {
+                    id: f.id,
+                    bytes: f.bytes,
+                })
+                .collect(),
+        );
+        let mut recorded = behaviour.clone();
+        if let Behaviour::Keyed { state, .. } | Behaviour::Join { state, .. } = &mut recorded {
+            state.entries = materialise(&files);
+        }
+        (recorded, snap)
+    }
+
     /// A sink that commits its output in transactions (two-phase commit).
     pub(super) fn is_transactional_sink(&self, task: TaskId) -> bool {
         matches!(
@@ -276,5 +351,21 @@ impl Simulation {
                 ..
             })
         )
+    }
+}
+
+/// The backend of keyed state `state` of task `task`, made on its first checkpoint.
+fn ensure_backend(state: &mut KeyedState, cfg: &BackendConfig, task: TaskId) {
+    if state.backend.is_none() {
+        let params = BackendParams {
+            rocksdb: cfg.rocksdb,
+            files: cfg.rocksdb && cfg.incremental,
+            changelog: cfg.changelog,
+            write_buffer_size: cfg.write_buffer_size,
+            compaction_trigger: cfg.compaction_trigger,
+            materialization_ns: cfg.materialization_ns,
+            forget_changed_key: cfg.forget_changed_key,
+        };
+        state.backend = Some(Box::new(KeyedBackend::new(params, task, &state.entries)));
     }
 }

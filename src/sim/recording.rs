@@ -73,7 +73,8 @@ impl Simulation {
             .map(|&c| self.chan_rt[c as usize].eof_taken)
             .collect();
         let ended = self.tasks[ti].ended;
-        let state = self.tasks[ti].behaviour.clone();
+        let (state, backend) = self.snapshot_state(task, overtake_outputs);
+        let sync_ns = backend.sync_ns;
         let state_bytes = state.state_bytes();
         if self.is_transactional_sink(task) {
             // Two-phase commit: the open transaction is pre-committed with the snapshot.
@@ -106,8 +107,9 @@ impl Simulation {
             sent,
             closed_inputs,
             ended,
+            backend,
         });
-        t.sync_pending += self.coord.config().sync_copy;
+        t.sync_pending += sync_ns;
     }
 
     /// Starts recording input `input` of `task` for snapshot `id`: what is queued now, up to

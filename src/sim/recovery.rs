@@ -537,6 +537,7 @@ mod tests {
                 sent: Vec::new(),
                 closed_inputs: closed[t].to_vec(),
                 ended: ended[t],
+                backend: Default::default(),
             })
             .collect();
         GlobalSnapshot {

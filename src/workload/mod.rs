@@ -4,10 +4,12 @@
 //! know nothing of time, queues or snapshot protocols; the simulation calls them and routes
 //! what they emit. Their state is `Clone` so that a snapshot can hold its real content.
 
+pub mod backend;
 mod bank;
 mod script;
 mod source;
 
+pub use backend::{BackendParams, Checkpointed, FileRef, KeyedBackend, StateFile};
 pub use bank::BankState;
 pub use script::{Labels, ScriptState};
 pub use source::SourceLog;
@@ -26,13 +28,27 @@ pub enum Target {
 }
 
 /// Keyed state of a count, sum or join operator: real content, ordered by key.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default)]
 pub struct KeyedState {
     /// Per key: records counted (per side for a join) and the running sum of values.
     pub entries: BTreeMap<u64, KeyEntry>,
     /// Bytes of state one key costs.
     pub bytes_per_key: u64,
+    /// The state backend's bookkeeping (memtable, files, changelog), from the first
+    /// checkpoint on when the scenario configures one that needs it; `None` costs the
+    /// per-record path one test of a pointer.
+    pub backend: Option<Box<KeyedBackend>>,
 }
+
+/// Two states are equal when their content is: the backend's bookkeeping is how the content
+/// is stored, not part of it.
+impl PartialEq for KeyedState {
+    fn eq(&self, other: &Self) -> bool {
+        self.entries == other.entries && self.bytes_per_key == other.bytes_per_key
+    }
+}
+
+impl Eq for KeyedState {}
 
 /// One key's entry.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -51,6 +67,7 @@ impl KeyedState {
         KeyedState {
             entries: BTreeMap::new(),
             bytes_per_key,
+            backend: None,
         }
     }
 
@@ -64,7 +81,11 @@ impl KeyedState {
             e.count += 1;
         }
         e.sum += value;
-        *e
+        let e = *e;
+        if let Some(b) = &mut self.backend {
+            b.note(key, self.bytes_per_key, &self.entries);
+        }
+        e
     }
 
     /// Size of the state in bytes.

@@ -181,6 +181,68 @@ fn check_protocol_params(c: &CheckpointingSpec) -> Check {
     Ok(())
 }
 
+/// `checkpointing.state_backend`: options that the chosen backend has, and no zero rates.
+fn check_state_backend(b: &StateBackendSpec) -> Check {
+    let p = "checkpointing.state_backend";
+    if b.incremental && b.kind != BackendKind::Rocksdb {
+        return err(
+            format!("{p}.incremental"),
+            "needs kind `rocksdb`: the heap backend has no files to share, so each of its \
+             checkpoints uploads the whole state",
+        );
+    }
+    if b.kind != BackendKind::Rocksdb && b.compaction_trigger != 4 {
+        return err(
+            format!("{p}.compaction_trigger"),
+            "needs kind `rocksdb`: only RocksDB compacts files",
+        );
+    }
+    if !b.changelog {
+        for (field, set) in [
+            (
+                "materialization_interval",
+                b.materialization_interval.is_some(),
+            ),
+            ("replay_bandwidth", b.replay_bandwidth.is_some()),
+        ] {
+            if set {
+                return err(
+                    format!("{p}.{field}"),
+                    "only for the changelog backend: set `changelog: true` or remove it",
+                );
+            }
+        }
+    }
+    if b.materialization_interval.is_some_and(|d| d.ns() == 0) {
+        return err(
+            format!("{p}.materialization_interval"),
+            "must be longer than zero",
+        );
+    }
+    if b.replay_bandwidth.is_some_and(|r| r.0 == 0) {
+        return err(format!("{p}.replay_bandwidth"), "must be larger than zero");
+    }
+    if b.num_retained == 0 {
+        return err(
+            format!("{p}.num_retained"),
+            "must be at least 1: recovery needs the last completed checkpoint",
+        );
+    }
+    if b.disk_bandwidth.0 == 0 {
+        return err(format!("{p}.disk_bandwidth"), "must be larger than zero");
+    }
+    if b.write_buffer_size.0 == 0 {
+        return err(format!("{p}.write_buffer_size"), "must be larger than zero");
+    }
+    if b.compaction_trigger == 1 {
+        return err(
+            format!("{p}.compaction_trigger"),
+            "must be 0 (never compact) or at least 2: compacting one file changes nothing",
+        );
+    }
+    Ok(())
+}
+
 /// The coordinator's fields of `checkpointing`, for messages.
 const CHECKPOINTING_FIELDS: &[&str] = &[
     "protocol",
@@ -191,6 +253,7 @@ const CHECKPOINTING_FIELDS: &[&str] = &[
     "tolerable_failures",
     "storage_bandwidth",
     "sync_copy",
+    "state_backend",
     "initiators",
 ];
 
@@ -218,6 +281,9 @@ fn check_checkpointing(c: &CheckpointingSpec, process_graph: bool, names: &Names
     }
     if c.storage_bandwidth.is_some_and(|b| b.0 == 0) {
         return err(format!("{p}.storage_bandwidth"), "must be larger than zero");
+    }
+    if let Some(b) = &c.state_backend {
+        check_state_backend(b)?;
     }
     if let Some(list) = &c.initiators {
         if !process_graph {
