@@ -14,4 +14,5 @@ mod limits;
 mod properties;
 mod protocols;
 mod scenarios;
+mod state_backends;
 mod support;
