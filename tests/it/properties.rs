@@ -215,6 +215,29 @@ fn render(j: &Job, protocol: ProtocolKind) -> Value {
             Fault::Upload(c) => json!({"during_upload": {"checkpoint": c}}),
         })
         .collect();
+    // The state backend, picked from the case's other draws so that the generator's stream
+    // (and every earlier case) stays as it was: none, or heap, incremental RocksDB with
+    // compaction, or the changelog.
+    let mut checkpointing = json!({
+        "protocol": protocol.name(),
+        "interval": format!("{}ms", j.interval_ms),
+        "alignment_timeout": "2ms",
+        "storage_bandwidth": "50MB/s",
+        "sync_copy": "20us"
+    });
+    let backend = match (j.keys + u64::from(j.interval_ms)) % 5 {
+        2 => Some(json!({"kind": "heap", "sync_per_entry": "50ns"})),
+        3 => Some(
+            json!({"kind": "rocksdb", "incremental": true, "compaction_trigger": 3, "num_retained": 2, "request_latency": "50us"}),
+        ),
+        4 => Some(
+            json!({"kind": "rocksdb", "changelog": true, "materialization_interval": format!("{}ms", 2 * j.interval_ms)}),
+        ),
+        _ => None,
+    };
+    if let Some(b) = backend {
+        checkpointing["state_backend"] = b;
+    }
     json!({
         "name": "generated",
         "duration": format!("{}ms", j.duration_ms),
@@ -224,13 +247,7 @@ fn render(j: &Job, protocol: ProtocolKind) -> Value {
             "in_buffer": format!("{}KiB", j.buffer_kib)
         },
         "dataflow": {"operators": operators, "edges": edges},
-        "checkpointing": {
-            "protocol": protocol.name(),
-            "interval": format!("{}ms", j.interval_ms),
-            "alignment_timeout": "2ms",
-            "storage_bandwidth": "50MB/s",
-            "sync_copy": "20us"
-        },
+        "checkpointing": checkpointing,
         "failures": failures,
         "recovery": {"restart_delay": "5ms"}
     })
