@@ -734,6 +734,75 @@ mod tests {
         );
     }
 
+    /// Rule c.2: a checkpoint uploads the files that the last *completed* one did not hold;
+    /// files of one not yet confirmed go again, and an aborted one's set is dropped. Each
+    /// file and the metadata cost a request on top of the bytes.
+    #[test]
+    fn incremental_uploads_skip_only_what_the_last_completed_checkpoint_holds() {
+        let mut b = BackendConfig::from_spec(&StateBackendSpec::rocksdb_incremental());
+        b.request_latency = 5;
+        b.num_retained = 2;
+        let mut c = Coordinator::new(
+            CoordinatorConfig {
+                max_concurrent: 2,
+                backend: Some(b),
+                ..cfg()
+            },
+            1,
+        );
+        let with_files = |id: u64, at: Time, files: &[(u64, u64)]| {
+            let mut s = snap(0, id, at, files.iter().map(|f| f.1).sum());
+            s.backend.sync_ns = 10;
+            s.backend.files = Some(
+                files
+                    .iter()
+                    .map(|&(id, bytes)| crate::workload::FileRef { id, bytes })
+                    .collect(),
+            );
+            s
+        };
+        let one = c.trigger(0);
+        let two = c.trigger(10);
+        // 100 bytes at a byte per ns, two requests (the file, the metadata) of 5 ns.
+        assert_eq!(
+            c.acknowledge(0, with_files(one, 0, &[(1, 100)]), 0),
+            Some(120)
+        );
+        // The first is not confirmed yet: file 1 goes again.
+        let done = c.acknowledge(0, with_files(two, 10, &[(1, 100), (2, 50)]), 10);
+        assert_eq!(done, Some(120 + 150 + 15));
+        assert!(c.upload_done(one, 120));
+        assert!(c.upload_done(two, 285));
+        let three = c.trigger(300);
+        let files3 = [(1, 100), (2, 50), (3, 10)];
+        assert_eq!(
+            c.acknowledge(0, with_files(three, 300, &files3), 300),
+            Some(300 + 10 + 10 + 10)
+        );
+        assert!(c.abort(three, AbortReason::Expired, 400));
+        let four = c.trigger(500);
+        let files4 = [(1, 100), (2, 50), (3, 10), (4, 20)];
+        // The aborted checkpoint's file 3 is not in storage: it goes again, with file 4.
+        assert_eq!(
+            c.acknowledge(0, with_files(four, 500, &files4), 500),
+            Some(510 + 30 + 15)
+        );
+        assert!(c.upload_done(four, 555));
+        assert_eq!(c.registry().retained(), vec![two, four]);
+        assert_eq!(c.registry().counts(), vec![(1, 2), (2, 2), (3, 1), (4, 1)]);
+        let (records, _, _) = c.into_results();
+        let sizes: Vec<(u64, u64)> = records
+            .iter()
+            .map(|r| {
+                let k = r.costs.unwrap();
+                (k.checkpointed_bytes, k.full_bytes)
+            })
+            .collect();
+        assert_eq!(sizes, vec![(100, 100), (150, 150), (10, 160), (30, 180)]);
+        assert_eq!(records[3].costs.unwrap().async_ns_max, 45);
+        assert_eq!(records[3].costs.unwrap().sync_ns_max, 10);
+    }
+
     #[test]
     fn external_initiations_register_once() {
         let mut c = Coordinator::new(CoordinatorConfig::from_spec(None), 1);

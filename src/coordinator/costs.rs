@@ -81,7 +81,7 @@ impl BackendConfig {
             sync_per_entry: b.sync_per_entry.ns(),
             disk_bandwidth: b.disk_bandwidth.0,
             write_buffer_size: b.write_buffer_size.bytes(),
-            compaction_trigger: b.compaction_trigger,
+            compaction_trigger: b.compaction_files(),
             forget_changed_key: false,
         }
     }

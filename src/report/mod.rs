@@ -381,15 +381,24 @@ impl RunResult {
 }
 
 impl RunResult {
-    /// The first `rows` checkpoints as an aligned table.
+    /// The first `rows` checkpoints as an aligned table; with a state backend, also what
+    /// each uploaded against what it references, and its longest sync and async phases.
     pub fn checkpoint_table(&self, rows: usize) -> String {
+        let costs = self.checkpoints.iter().any(|c| c.costs.is_some());
         let mut s = format!(
-            "  {:>4}  {:<9} {:>11} {:>11} {:>11} {:>11} {:>11}\n",
+            "  {:>4}  {:<9} {:>11} {:>11} {:>11} {:>11} {:>11}",
             "id", "status", "duration", "state", "channel", "alignment", "start delay"
         );
+        if costs {
+            s.push_str(&format!(
+                " {:>11} {:>11} {:>11} {:>11}",
+                "ckpt size", "full size", "sync", "async"
+            ));
+        }
+        s.push('\n');
         for c in self.checkpoints.iter().take(rows) {
             s.push_str(&format!(
-                "  {:>4}  {:<9} {:>11} {:>11} {:>11} {:>11} {:>11}\n",
+                "  {:>4}  {:<9} {:>11} {:>11} {:>11} {:>11} {:>11}",
                 c.id,
                 c.status,
                 fmt_ns(c.duration_ns),
@@ -398,6 +407,16 @@ impl RunResult {
                 fmt_ns(c.alignment_ns_max),
                 fmt_ns(c.start_delay_ns_max)
             ));
+            if let Some(k) = &c.costs {
+                s.push_str(&format!(
+                    " {:>11} {:>11} {:>11} {:>11}",
+                    fmt_bytes(k.checkpointed_bytes),
+                    fmt_bytes(k.full_bytes),
+                    fmt_ns(k.sync_ns_max),
+                    fmt_ns(k.async_ns_max)
+                ));
+            }
+            s.push('\n');
         }
         if self.checkpoints.len() > rows {
             s.push_str(&format!(

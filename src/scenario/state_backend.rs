@@ -53,8 +53,8 @@ pub struct StateBackendSpec {
     pub write_buffer_size: ByteSize,
     /// RocksDB: live files that trigger a compaction of all of them into one (RocksDB's
     /// `level0_file_num_compaction_trigger`); 0 never compacts; default 4.
-    #[serde(default = "default_compaction_trigger")]
-    pub compaction_trigger: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compaction_trigger: Option<u32>,
 }
 
 /// The two state backends.
@@ -79,6 +79,12 @@ impl StateBackendSpec {
         self.replay_bandwidth.map_or(DEFAULT_REPLAY, |b| b.0)
     }
 
+    /// The compaction trigger, its default filled in.
+    pub fn compaction_files(&self) -> u32 {
+        self.compaction_trigger
+            .unwrap_or(DEFAULT_COMPACTION_TRIGGER)
+    }
+
     /// What incremental checkpoints use when nothing else is set (the mutant that breaks
     /// them runs with these where a scenario has no backend).
     pub fn rocksdb_incremental() -> Self {
@@ -94,7 +100,7 @@ impl StateBackendSpec {
             sync_per_entry: default_per_entry(),
             disk_bandwidth: default_disk(),
             write_buffer_size: default_write_buffer(),
-            compaction_trigger: default_compaction_trigger(),
+            compaction_trigger: None,
         }
     }
 }
@@ -102,6 +108,7 @@ impl StateBackendSpec {
 /// Flink's default materialisation interval: 10 minutes.
 pub const DEFAULT_MATERIALIZATION_NS: u64 = 600_000_000_000;
 const DEFAULT_REPLAY: u64 = 100 << 20;
+const DEFAULT_COMPACTION_TRIGGER: u32 = 4;
 
 fn is_false(b: &bool) -> bool {
     !*b
@@ -117,7 +124,4 @@ fn default_disk() -> Bandwidth {
 }
 fn default_write_buffer() -> ByteSize {
     ByteSize(64 << 20)
-}
-fn default_compaction_trigger() -> u32 {
-    4
 }

@@ -366,6 +366,11 @@ fn ensure_backend(state: &mut KeyedState, cfg: &BackendConfig, task: TaskId) {
             materialization_ns: cfg.materialization_ns,
             forget_changed_key: cfg.forget_changed_key,
         };
-        state.backend = Some(Box::new(KeyedBackend::new(params, task, &state.entries)));
+        state.backend = Some(Box::new(KeyedBackend::new(
+            params,
+            task,
+            &state.entries,
+            state.bytes_per_key,
+        )));
     }
 }

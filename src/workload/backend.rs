@@ -103,9 +103,16 @@ pub struct KeyedBackend {
 
 impl KeyedBackend {
     /// A backend for task `owner`'s state as it is now: everything in it counts as updated
-    /// since the start (no checkpoint has seen it yet).
-    pub fn new(params: BackendParams, owner: u32, entries: &BTreeMap<u64, KeyEntry>) -> Self {
+    /// since the start (no checkpoint has seen it yet), and the memtable holds what of it
+    /// fits (the rest would have been flushed when it filled).
+    pub fn new(
+        params: BackendParams,
+        owner: u32,
+        entries: &BTreeMap<u64, KeyEntry>,
+        bytes_per_key: u64,
+    ) -> Self {
         let updates: u64 = entries.values().map(|e| e.count + e.count_right).sum();
+        let fits = params.write_buffer_size / bytes_per_key.max(1);
         let keys: BTreeSet<u64> = entries.keys().copied().collect();
         KeyedBackend {
             params,
@@ -116,7 +123,7 @@ impl KeyedBackend {
             } else {
                 BTreeSet::new()
             },
-            memtable_updates: updates,
+            memtable_updates: updates.min(fits.saturating_sub(1)),
             files: Vec::new(),
             materialized: Vec::new(),
             log: Vec::new(),
@@ -315,7 +322,7 @@ mod tests {
     #[test]
     fn a_checkpoint_flushes_the_keys_changed_since_the_last_and_references_every_live_file() {
         let mut s = BTreeMap::new();
-        let mut b = KeyedBackend::new(params(), 3, &s);
+        let mut b = KeyedBackend::new(params(), 3, &s, 10);
         for k in [1, 2, 2, 3] {
             update(&mut s, &mut b, k);
         }
@@ -344,6 +351,7 @@ mod tests {
             },
             0,
             &s,
+            10,
         );
         for round in 0..3u64 {
             update(&mut s, &mut b, round);
@@ -370,6 +378,7 @@ mod tests {
             },
             0,
             &s,
+            10,
         );
         for k in [1, 2, 3, 4] {
             update(&mut s, &mut b, k);
@@ -395,7 +404,7 @@ mod tests {
             s.entry(k).or_insert_with(KeyEntry::default).count += 1;
         }
         // Started late: what happened before counts as the log's first tail.
-        let mut b = KeyedBackend::new(p, 0, &s);
+        let mut b = KeyedBackend::new(p, 0, &s, 10);
         let c = b.checkpoint(&s, 10, 100);
         let files = c.files.unwrap();
         assert_eq!(files.len(), 1, "no materialisation before the interval");
@@ -425,6 +434,7 @@ mod tests {
             },
             0,
             &s,
+            10,
         );
         for k in [1, 2] {
             update(&mut s, &mut b, k);

@@ -191,7 +191,7 @@ fn check_state_backend(b: &StateBackendSpec) -> Check {
              checkpoints uploads the whole state",
         );
     }
-    if b.kind != BackendKind::Rocksdb && b.compaction_trigger != 4 {
+    if b.kind != BackendKind::Rocksdb && b.compaction_trigger.is_some() {
         return err(
             format!("{p}.compaction_trigger"),
             "needs kind `rocksdb`: only RocksDB compacts files",
@@ -234,7 +234,7 @@ fn check_state_backend(b: &StateBackendSpec) -> Check {
     if b.write_buffer_size.0 == 0 {
         return err(format!("{p}.write_buffer_size"), "must be larger than zero");
     }
-    if b.compaction_trigger == 1 {
+    if b.compaction_trigger == Some(1) {
         return err(
             format!("{p}.compaction_trigger"),
             "must be 0 (never compact) or at least 2: compacting one file changes nothing",
