@@ -397,22 +397,23 @@ impl Coordinator {
                 (bytes, files, snap.backend.sync_ns)
             }
         };
-        let synced = snap.taken_at + sync;
+        let synced = snap.taken_at.saturating_add(sync);
         let start = synced.max(now).max(self.storage_free_at);
         let mut transfer = match self.cfg.storage_bandwidth {
             Some(bw) => transfer_ns(bytes, bw),
             None => 0,
         };
         if let Some(b) = &self.cfg.backend {
-            transfer += b.request_latency.saturating_mul(files);
-            p.costs.push((bytes, files, start + transfer - synced));
+            transfer = transfer.saturating_add(b.request_latency.saturating_mul(files));
+            p.costs
+                .push((bytes, files, start.saturating_add(transfer) - synced));
         }
-        self.storage_free_at = start + transfer;
-        p.uploads.push((start, start + transfer));
+        self.storage_free_at = start.saturating_add(transfer);
+        p.uploads.push((start, start.saturating_add(transfer)));
         p.acked += 1;
         p.uploads_left += 1;
         p.acks[task as usize] = Some(snap);
-        Some(start + transfer)
+        Some(start.saturating_add(transfer))
     }
 
     /// An upload of `id` finished; returns true when that completed the checkpoint.

@@ -93,18 +93,20 @@ impl BackendConfig {
     /// checkpoint materialises).
     pub fn sync_ns(&self, base: Time, entries: u64, flushed_bytes: u64) -> Time {
         if self.rocksdb {
-            base + transfer_ns(flushed_bytes, self.disk_bandwidth)
+            base.saturating_add(transfer_ns(flushed_bytes, self.disk_bandwidth))
         } else if self.changelog {
             base
         } else {
-            base + self.sync_per_entry.saturating_mul(entries)
+            base.saturating_add(self.sync_per_entry.saturating_mul(entries))
         }
     }
 }
 
 /// Time to move `bytes` at `bw` bytes per second, rounded up.
 pub fn transfer_ns(bytes: u64, bw: u64) -> Time {
-    (u128::from(bytes) * 1_000_000_000).div_ceil(u128::from(bw.max(1))) as Time
+    (u128::from(bytes) * 1_000_000_000)
+        .div_ceil(u128::from(bw.max(1)))
+        .min(u128::from(Time::MAX)) as Time
 }
 
 /// What task `snap`'s upload holds with backend `b`, given the files its part of the last
