@@ -45,7 +45,9 @@ fn compare_writes_results_summaries_and_charts_that_agree() {
             .count(),
         2
     );
-    for chart in ["duration", "size", "size-vs-duration"] {
+    // Without failures there is no downtime to chart.
+    assert!(!files.iter().any(|f| f.contains("downtime")), "{files:?}");
+    for chart in ["duration", "size", "size-vs-duration", "latency"] {
         let svg =
             std::fs::read_to_string(dir.path().join(format!("backpressure-{chart}.svg"))).unwrap();
         assert!(
