@@ -91,6 +91,9 @@ pub struct RunResult {
     pub failures: Vec<FailureRecord>,
     /// Every planned failure that did not happen, with why, in the scenario's order.
     pub unfired_failures: Vec<crate::failure::UnfiredFailure>,
+    /// Set when the restart strategy gave up and the job failed (the run stopped there).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub job_failed: Option<crate::failure::JobFailure>,
     /// The checker's verdict.
     pub verdict: Verdict,
     /// Throughput, latency, back-pressure.
@@ -177,6 +180,7 @@ impl RunResult {
             checkpoints: std::mem::take(&mut run.checkpoints),
             failures: std::mem::take(&mut run.failures),
             unfired_failures: std::mem::take(&mut run.unfired),
+            job_failed: run.job_failure.take(),
             verdict,
             metrics,
             trace_hash: run.trace.hash_hex(),
@@ -215,6 +219,9 @@ impl RunResult {
                 group(self.failures.iter().map(|f| f.replayed_records).sum()),
                 fmt_ns(self.failures.iter().map(|f| f.downtime_ns).sum())
             ));
+        }
+        if let Some(j) = &self.job_failed {
+            line.push_str(&format!("; the job failed at {}", fmt_ns(j.at_ns)));
         }
         if !self.unfired_failures.is_empty() {
             line.push_str(&format!(
@@ -336,7 +343,7 @@ impl RunResult {
                 ),
             );
         }
-        for f in &self.failures {
+        for f in self.failures.iter().filter(|f| !f.failed_job) {
             line(
                 &mut s,
                 "failure",
@@ -350,6 +357,18 @@ impl RunResult {
                         )),
                     group(f.replayed_records),
                     fmt_ns(f.downtime_ns)
+                ),
+            );
+        }
+        if let Some(j) = &self.job_failed {
+            line(
+                &mut s,
+                "job failed",
+                format!(
+                    "at {} ({}): the restart strategy gave up: {}",
+                    fmt_ns(j.at_ns),
+                    j.cause,
+                    j.reason
                 ),
             );
         }

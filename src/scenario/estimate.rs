@@ -512,10 +512,10 @@ fn later_work(
     in_flight: u64,
     message: u64,
 ) {
-    // Each crash stops the job for the restart delay.
+    // Each crash stops the job for the restart delay (the longest a strategy waits).
     let restarts = horizon
         .0
-        .saturating_add(crashes.saturating_mul(s.recovery.restart_delay.ns()));
+        .saturating_add(crashes.saturating_mul(s.recovery.max_restart_delay().ns()));
     later(horizon, restarts, "recovery.restart_delay".to_string());
     if let Some(ps) = &s.processes {
         if let ProcessWorkload::Script(sc) = &ps.workload {
