@@ -102,6 +102,30 @@ pub struct RunResult {
     pub trace_hash: String,
 }
 
+/// A failure's downtime split into its parts, ` (detection 3 ms, restart 20 ms, ...)`, when it
+/// has more than the restart delay; empty otherwise.
+fn downtime_parts(f: &FailureRecord) -> String {
+    if f.detection_ns == 0 && f.restore_ns == 0 && f.replay_ns.is_none() {
+        return String::new();
+    }
+    let mut parts = vec![
+        format!("detection {}", fmt_ns(f.detection_ns)),
+        format!("restart {}", fmt_ns(f.restart_ns)),
+    ];
+    match (f.restore_remote_ns, f.restore_local_ns) {
+        (Some(remote), Some(local)) => parts.push(format!(
+            "restore {} remote + {} local",
+            fmt_ns(remote),
+            fmt_ns(local)
+        )),
+        _ => parts.push(format!("restore {}", fmt_ns(f.restore_ns))),
+    }
+    if let Some(replay) = f.replay_ns {
+        parts.push(format!("replay {}", fmt_ns(replay)));
+    }
+    format!(" ({})", parts.join(", "))
+}
+
 /// The `p`-th percentile (0..=100) of sorted values, nearest rank.
 pub fn percentile(sorted: &[Time], p: u32) -> Option<Time> {
     if sorted.is_empty() {
@@ -202,6 +226,7 @@ impl RunResult {
         let restored: Vec<String> = self
             .failures
             .iter()
+            .filter(|f| !f.failed_job)
             .map(|f| {
                 f.restored_checkpoint
                     .map_or("none".into(), |c| c.to_string())
@@ -357,7 +382,7 @@ impl RunResult {
                         )),
                     group(f.replayed_records),
                     fmt_ns(f.downtime_ns)
-                ),
+                ) + &downtime_parts(f),
             );
         }
         if let Some(j) = &self.job_failed {

@@ -175,7 +175,8 @@ impl Simulation {
     }
 
     /// The local copy a task restored on its slot reads instead of `snap`'s state: the same
-    /// state, or, for the stale-copy mutant, that of the checkpoint before it.
+    /// state (so `None`), or, for the stale-copy mutant, that of the checkpoint before it
+    /// (a source's read position included: the copy holds the task's whole state).
     pub(super) fn local_copy_of(
         &self,
         t: usize,
@@ -185,10 +186,7 @@ impl Simulation {
             return None;
         }
         let older = self.coord.completed_before(snap.id)?;
-        match &older.tasks[t].state {
-            crate::workload::Behaviour::Source(_) => None,
-            state => Some(state.clone()),
-        }
+        Some(older.tasks[t].state.clone())
     }
 
     /// After a restart: every slot is the task's again, and the replay of the `put_back`
