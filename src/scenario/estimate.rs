@@ -516,7 +516,12 @@ fn later_work(
     let restarts = horizon
         .0
         .saturating_add(crashes.saturating_mul(s.recovery.max_restart_delay().ns()));
-    later(horizon, restarts, "recovery.restart_delay".to_string());
+    let field = if s.recovery.restart_strategy.is_some() {
+        "recovery.restart_strategy"
+    } else {
+        "recovery.restart_delay"
+    };
+    later(horizon, restarts, field.to_string());
     if let Some(ps) = &s.processes {
         if let ProcessWorkload::Script(sc) = &ps.workload {
             for (i, st) in sc.steps.iter().enumerate() {
