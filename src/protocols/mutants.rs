@@ -30,6 +30,9 @@ pub enum Mutant {
     SinkEarlyCommit,
     /// At-least-once barrier tracking passed off as exactly-once.
     AtLeastOnceAsExactlyOnce,
+    /// Task-local recovery (switched on) that restores a task on its slot from a stale local
+    /// copy: the keyed state of the checkpoint before the one restored.
+    LocalRecoveryStaleCopy,
 }
 
 impl Mutant {
@@ -44,6 +47,7 @@ impl Mutant {
         Mutant::SourceRewindTooShort,
         Mutant::SinkEarlyCommit,
         Mutant::AtLeastOnceAsExactlyOnce,
+        Mutant::LocalRecoveryStaleCopy,
     ];
 
     /// The name after `mutant:`.
@@ -58,6 +62,7 @@ impl Mutant {
             Mutant::SourceRewindTooShort => "source-rewind-too-short",
             Mutant::SinkEarlyCommit => "sink-early-commit",
             Mutant::AtLeastOnceAsExactlyOnce => "at-least-once-as-exactly-once",
+            Mutant::LocalRecoveryStaleCopy => "local-recovery-stale-copy",
         }
     }
 
@@ -83,6 +88,9 @@ impl Mutant {
             Mutant::AtLeastOnceAsExactlyOnce => {
                 "at-least-once barrier tracking passed off as exactly-once"
             }
+            Mutant::LocalRecoveryStaleCopy => {
+                "local recovery that restores keyed state from an older checkpoint's local copy"
+            }
         }
     }
 
@@ -93,7 +101,8 @@ impl Mutant {
             Mutant::AlignedNoBlock
             | Mutant::SourceRewindTooFar
             | Mutant::SourceRewindTooShort
-            | Mutant::SinkEarlyCommit => "aligned",
+            | Mutant::SinkEarlyCommit
+            | Mutant::LocalRecoveryStaleCopy => "aligned",
             Mutant::UnalignedForgetsOvertaken
             | Mutant::RecoverySkipsChannelState
             | Mutant::RecoveryReversesChannelState => "unaligned",
@@ -117,6 +126,11 @@ impl Mutant {
     /// True when the mutant runs every channel without first-in first-out order.
     pub fn reorders_channels(self) -> bool {
         self == Mutant::ClReordering
+    }
+
+    /// True when the mutant switches task-local recovery on (it breaks the local copy).
+    pub fn forces_local_recovery(self) -> bool {
+        self == Mutant::LocalRecoveryStaleCopy
     }
 
     /// The mutant called `name` (without the `mutant:` prefix).
