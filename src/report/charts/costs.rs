@@ -57,8 +57,9 @@ fn downtime_parts(failures: &[&FailureRecord]) -> Option<[f64; 4]> {
 }
 
 /// Mean downtime per failure for each protocol, stacked into detection, restart delay, restore
-/// and the rest; a dot for every failure's whole downtime. Protocols without failures are left
-/// out; `None` when no run failed.
+/// and the rest (the measured replay of restored channel state); a dot for every failure's whole
+/// downtime. A failure that ended the job has no downtime and is left out, as are protocols
+/// without failures; `None` when no run restarted.
 pub fn downtime(runs: &[RunResult], title: &str) -> Result<Option<Chart>, String> {
     let bars: Vec<(String, [f64; 4], Vec<f64>)> = protocols(runs)
         .into_iter()
@@ -67,6 +68,7 @@ pub fn downtime(runs: &[RunResult], title: &str) -> Result<Option<Chart>, String
                 .iter()
                 .filter(|r| r.protocol == p)
                 .flat_map(|r| &r.failures)
+                .filter(|f| !f.failed_job)
                 .collect();
             let parts = downtime_parts(&failures)?;
             let each = failures.iter().map(|f| ms(f.downtime_ns)).collect();
@@ -206,6 +208,10 @@ mod tests {
             restart_ns: restart,
             restore_ns: restore,
             cause: String::new(),
+            restore_remote_ns: None,
+            restore_local_ns: None,
+            replay_ns: None,
+            failed_job: false,
         }
     }
 
