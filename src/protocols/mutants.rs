@@ -30,6 +30,9 @@ pub enum Mutant {
     SinkEarlyCommit,
     /// At-least-once barrier tracking passed off as exactly-once.
     AtLeastOnceAsExactlyOnce,
+    /// Task-local recovery (switched on) that restores a task on its slot from a stale local
+    /// copy: the keyed state of the checkpoint before the one restored.
+    LocalRecoveryStaleCopy,
     /// Incremental checkpoints whose flush leaves out one key changed since the last one (a
     /// mechanism mutant: it runs RocksDB incremental checkpoints where the scenario has no
     /// state backend).
@@ -48,6 +51,7 @@ impl Mutant {
         Mutant::SourceRewindTooShort,
         Mutant::SinkEarlyCommit,
         Mutant::AtLeastOnceAsExactlyOnce,
+        Mutant::LocalRecoveryStaleCopy,
         Mutant::IncrementalForgetsChangedKey,
     ];
 
@@ -63,6 +67,7 @@ impl Mutant {
             Mutant::SourceRewindTooShort => "source-rewind-too-short",
             Mutant::SinkEarlyCommit => "sink-early-commit",
             Mutant::AtLeastOnceAsExactlyOnce => "at-least-once-as-exactly-once",
+            Mutant::LocalRecoveryStaleCopy => "local-recovery-stale-copy",
             Mutant::IncrementalForgetsChangedKey => "incremental-forgets-changed-key",
         }
     }
@@ -89,6 +94,9 @@ impl Mutant {
             Mutant::AtLeastOnceAsExactlyOnce => {
                 "at-least-once barrier tracking passed off as exactly-once"
             }
+            Mutant::LocalRecoveryStaleCopy => {
+                "local recovery that restores keyed state from an older checkpoint's local copy"
+            }
             Mutant::IncrementalForgetsChangedKey => {
                 "incremental checkpoints that leave a changed key out of the delta"
             }
@@ -103,6 +111,7 @@ impl Mutant {
             | Mutant::SourceRewindTooFar
             | Mutant::SourceRewindTooShort
             | Mutant::SinkEarlyCommit
+            | Mutant::LocalRecoveryStaleCopy
             | Mutant::IncrementalForgetsChangedKey => "aligned",
             Mutant::UnalignedForgetsOvertaken
             | Mutant::RecoverySkipsChannelState
@@ -127,6 +136,11 @@ impl Mutant {
     /// True when the mutant runs every channel without first-in first-out order.
     pub fn reorders_channels(self) -> bool {
         self == Mutant::ClReordering
+    }
+
+    /// True when the mutant switches task-local recovery on (it breaks the local copy).
+    pub fn forces_local_recovery(self) -> bool {
+        self == Mutant::LocalRecoveryStaleCopy
     }
 
     /// The mutant called `name` (without the `mutant:` prefix).

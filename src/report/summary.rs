@@ -37,8 +37,11 @@ pub struct ProtocolSummary {
     pub latency_p99_ns: Option<Time>,
     /// Failures over all runs.
     pub failures: u64,
-    /// Mean downtime per failure (detection, restart and restore).
+    /// Mean downtime per failure (detection, restart and restore), over the failures the
+    /// job restarted from.
     pub downtime_ns_mean: Option<Time>,
+    /// Runs whose job failed because the restart strategy gave up.
+    pub jobs_failed: u64,
     /// With a state backend: median bytes a checkpoint uploaded (Checkpointed Data Size).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub checkpointed_bytes_p50: Option<u64>,
@@ -77,7 +80,8 @@ pub fn summarise(runs: &[RunResult]) -> Vec<ProtocolSummary> {
             let done: Vec<_> = done.into_iter().filter(|c| !c.at_end).collect();
             let downtimes: Vec<Time> = mine
                 .iter()
-                .flat_map(|r| r.failures.iter().map(|f| f.downtime_ns))
+                .flat_map(|r| r.failures.iter().filter(|f| !f.failed_job))
+                .map(|f| f.downtime_ns)
                 .collect();
             let costs: Vec<_> = done.iter().filter_map(|c| c.costs).collect();
             let of = |f: fn(&crate::coordinator::CheckpointCosts) -> u64| {
@@ -114,9 +118,10 @@ pub fn summarise(runs: &[RunResult]) -> Vec<ProtocolSummary> {
                         .filter_map(|r| r.metrics.latency_p99_ns)
                         .collect(),
                 ),
-                failures: downtimes.len() as u64,
+                failures: mine.iter().map(|r| r.failures.len() as u64).sum(),
                 downtime_ns_mean: (!downtimes.is_empty())
                     .then(|| downtimes.iter().sum::<Time>() / downtimes.len() as Time),
+                jobs_failed: mine.iter().filter(|r| r.job_failed.is_some()).count() as u64,
                 checkpointed_bytes_p50: of(|c| c.checkpointed_bytes),
                 full_bytes_p50: of(|c| c.full_bytes),
                 sync_ns_p50: of(|c| c.sync_ns_max),
@@ -135,11 +140,11 @@ pub fn to_json(rows: &[ProtocolSummary]) -> String {
 pub fn to_csv(rows: &[ProtocolSummary]) -> String {
     let opt = |v: Option<u64>| v.map_or(String::new(), |x| x.to_string());
     let mut s = String::from(
-        "protocol,runs,completed,failed,duration_p50_ns,duration_p99_ns,state_bytes_p50,channel_state_bytes_p50,alignment_ns_p50,throughput_per_sec,ok_runs,latency_p50_ns,latency_p99_ns,failures,downtime_ns_mean,checkpointed_bytes_p50,full_bytes_p50,sync_ns_p50,async_ns_p50\n",
+        "protocol,runs,completed,failed,duration_p50_ns,duration_p99_ns,state_bytes_p50,channel_state_bytes_p50,alignment_ns_p50,throughput_per_sec,ok_runs,latency_p50_ns,latency_p99_ns,failures,downtime_ns_mean,jobs_failed,checkpointed_bytes_p50,full_bytes_p50,sync_ns_p50,async_ns_p50\n",
     );
     for r in rows {
         s.push_str(&format!(
-            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n",
+            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n",
             r.protocol,
             r.runs,
             r.completed,
@@ -155,6 +160,7 @@ pub fn to_csv(rows: &[ProtocolSummary]) -> String {
             opt(r.latency_p99_ns),
             r.failures,
             opt(r.downtime_ns_mean),
+            r.jobs_failed,
             opt(r.checkpointed_bytes_p50),
             opt(r.full_bytes_p50),
             opt(r.sync_ns_p50),

@@ -27,6 +27,7 @@ mod counters;
 mod flow;
 mod recording;
 mod recovery;
+mod restarts;
 mod run;
 mod runtime;
 mod scripts;
@@ -170,6 +171,8 @@ pub struct Simulation {
     script_chain: Option<usize>,
     /// The first failure record not yet ended by a restart.
     unresolved_failures: usize,
+    /// The restart strategy, lost slots and the measured replay.
+    rec: restarts::RecoveryRt,
 }
 
 impl Simulation {

@@ -13,6 +13,7 @@ mod layering;
 mod limits;
 mod properties;
 mod protocols;
+mod restart_strategies;
 mod scenarios;
 mod state_backends;
 mod support;
