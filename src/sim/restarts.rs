@@ -150,7 +150,8 @@ impl Simulation {
     }
 
     /// How long the slowest task takes to read its part of the checkpoint a restart would
-    /// restore now: (remote, local) of that task (the first of equals).
+    /// restore now: (remote, local) of that task (the first of equals); the remote part
+    /// includes the changelog's replay.
     pub(super) fn restore_parts(&self) -> (Time, Time) {
         let Some(snap) = self.coord.last_completed() else {
             return (0, 0);
@@ -161,10 +162,12 @@ impl Simulation {
             })
         };
         let mut slowest = (0, 0);
-        for (t, local) in snap.tasks.iter().enumerate() {
-            let (remote, local) = self.restore_bytes(t, local);
+        for (t, part) in snap.tasks.iter().enumerate() {
+            let (remote, local) = self.restore_bytes(t, part);
+            // The changelog backend replays its log since the materialisation once the state
+            // is read (0 without it); counted with the remote part.
             let parts = (
-                over(remote, self.plan.restore_bandwidth),
+                over(remote, self.plan.restore_bandwidth) + part.restore_replay_ns(),
                 over(local, self.plan.local_bandwidth),
             );
             if parts.0 + parts.1 > slowest.0 + slowest.1 {

@@ -206,6 +206,24 @@ fn the_changelog_uploads_the_tail_and_a_restore_replays_it() {
         }
     }
     assert!(replays > 0);
+    // Each restore's time is the slowest task's replay (no restore bandwidth: the download
+    // itself takes no time).
+    let mut replayed = 0;
+    for f in &r.failures {
+        let Some(id) = f.restored_checkpoint else {
+            continue;
+        };
+        let snap = out.snapshots.iter().find(|s| s.id == id).unwrap();
+        let slowest = snap
+            .tasks
+            .iter()
+            .map(|t| t.restore_replay_ns())
+            .max()
+            .unwrap();
+        assert_eq!(f.restore_ns, slowest, "{f:?}");
+        replayed += u64::from(slowest > 0);
+    }
+    assert!(replayed > 0, "{:?}", r.failures);
     // A tail of about 1,000 changes of 100 B per checkpoint; a materialisation uploads the
     // 200 keys' 20 KB (and the source's and sink's 8 B each) instead.
     let sizes: Vec<u64> = r
