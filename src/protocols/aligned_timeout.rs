@@ -9,7 +9,7 @@
 //! with priority because an upstream task switched, switches at once. The next checkpoint starts
 //! aligned again. The alignment logic itself is `aligned.rs`'s.
 
-use super::aligned::Aligned;
+use super::aligned::{Aligned, Alignment};
 use super::{Descriptor, Graphs, Param, Promises};
 use super::{snapshot_and_forward, Command, Control, TaskProtocol, TaskView, BARRIER};
 use crate::engine::Time;
@@ -38,9 +38,10 @@ pub(super) static DESCRIPTOR: Descriptor = Descriptor {
     refuses_concurrent: Some(super::UNALIGNED_NEEDS_ONE),
     control_kinds: &[super::BARRIER_KIND, super::CANCEL_KIND],
     params: &[ALIGNMENT_TIMEOUT],
+    announces: |params| params.duration(ALIGNMENT_TIMEOUT.name) > 0,
     build: |view, params| match params.duration(ALIGNMENT_TIMEOUT.name) {
         // Flink: a timeout of 0 means every checkpoint starts unaligned.
-        0 => Box::new(super::unaligned::Unaligned::new(view)),
+        0 => super::unaligned::build(view),
         timeout => Box::new(AlignedTimeout::new(view, timeout)),
     },
 };
@@ -61,7 +62,8 @@ impl AlignedTimeout {
 impl Aligned {
     /// Decides whether the current alignment must switch to unaligned now: the barrier came
     /// with priority (an upstream task switched) or is already past the timeout. When an
-    /// alignment starts within the timeout, arms the timer instead.
+    /// alignment starts within the timeout, arms the timer instead. A task whose inputs must
+    /// stay aligned never switches: past the timeout it only sends its barriers unaligned.
     pub(super) fn should_switch(
         &mut self,
         view: &TaskView,
@@ -71,6 +73,19 @@ impl Aligned {
     ) -> bool {
         let timeout = self.timeout.expect("only called with a timeout");
         let deadline = ctl.trigger_time.saturating_add(timeout);
+        if self.aligned_inputs {
+            if view.now >= deadline {
+                if let Some(a) = self.aligning.as_mut() {
+                    a.late = true;
+                }
+            } else if starting {
+                out.push(Command::SetTimer {
+                    at: deadline,
+                    token: ctl.id,
+                });
+            }
+            return false;
+        }
         if ctl.priority || view.now >= deadline {
             return true;
         }
@@ -83,18 +98,69 @@ impl Aligned {
         false
     }
 
-    /// The timer of checkpoint `id` fired.
-    pub(super) fn on_timeout(&mut self, view: &TaskView, id: u64, out: &mut Vec<Command>) {
-        if self
-            .aligning
-            .as_ref()
-            .is_some_and(|a| a.id == id && !a.unaligned)
-        {
-            self.switch_to_unaligned(view, out);
+    /// The barrier of `ctl.id` was announced on `input` (Flink's `EventAnnouncement`): the
+    /// first announcement or barrier of a checkpoint starts its alignment and arms its timer
+    /// (from the trigger: start delay counts), without counting the barrier. Once the
+    /// checkpoint has switched to unaligned, an announced barrier is prioritised at once.
+    /// Announcements of a newer checkpoint while an older one aligns are left to the barrier.
+    pub(super) fn announced(
+        &mut self,
+        view: &TaskView,
+        input: usize,
+        ctl: Control,
+        out: &mut Vec<Command>,
+    ) {
+        if self.aligned_inputs || ctl.id < self.current {
+            return;
+        }
+        if ctl.id > self.current {
+            if self.aligning.is_some() {
+                return;
+            }
+            self.current = ctl.id;
+            self.aligning = Some(Alignment::new(ctl.id, self.closed.len(), view.now));
+            let timeout = self.timeout.expect("only called with a timeout");
+            // The switch itself happens when the timer fires, at a work boundary, even when
+            // the deadline has passed already.
+            out.push(Command::SetTimer {
+                at: ctl.trigger_time.saturating_add(timeout).max(view.now),
+                token: ctl.id,
+            });
+        }
+        let Some(a) = self.aligning.as_mut().filter(|a| a.id == ctl.id) else {
+            return;
+        };
+        if a.seen[input] || self.closed[input] || a.announced[input] {
+            return;
+        }
+        a.announced[input] = true;
+        if a.unaligned {
+            out.push(Command::Prioritise {
+                input,
+                id: ctl.id,
+            });
         }
     }
 
-    /// Turns the current alignment into an unaligned checkpoint.
+    /// The timer of checkpoint `id` fired: an alignment still in progress switches to
+    /// unaligned; a barrier this task sent aligned and that still waits in an output queue
+    /// becomes unaligned there (the output-side timeout).
+    pub(super) fn on_timeout(&mut self, view: &TaskView, id: u64, out: &mut Vec<Command>) {
+        if let Some(a) = self.aligning.as_mut().filter(|a| a.id == id && !a.unaligned) {
+            if self.aligned_inputs {
+                a.late = true;
+            } else {
+                self.switch_to_unaligned(view, out);
+            }
+        } else if self.forwarded == Some(id) {
+            self.forwarded = None;
+            out.push(Command::TimeoutOutputs { id });
+        }
+    }
+
+    /// Turns the current alignment into an unaligned checkpoint: snapshot now, barriers out
+    /// with priority, announced barriers prioritised (the data they jump recorded), the other
+    /// open inputs recorded until their barriers come.
     pub(super) fn switch_to_unaligned(&mut self, _view: &TaskView, out: &mut Vec<Command>) {
         let Some(a) = self.aligning.as_mut() else {
             return;
@@ -103,7 +169,11 @@ impl Aligned {
         snapshot_and_forward(out, BARRIER, a.id, a.since, true);
         for (i, (&seen, &closed)) in a.seen.iter().zip(&self.closed).enumerate() {
             if !seen && !closed {
-                out.push(Command::Record { input: i, id: a.id });
+                out.push(if a.announced[i] {
+                    Command::Prioritise { input: i, id: a.id }
+                } else {
+                    Command::Record { input: i, id: a.id }
+                });
             }
         }
         if a.count > 0 {
@@ -121,6 +191,9 @@ impl TaskProtocol for AlignedTimeout {
     }
     fn on_end_of_input(&mut self, view: &TaskView, input: usize, out: &mut Vec<Command>) {
         self.0.on_end_of_input(view, input, out);
+    }
+    fn on_announcement(&mut self, view: &TaskView, input: usize, ctl: Control, out: &mut Vec<Command>) {
+        self.0.on_announcement(view, input, ctl, out);
     }
     fn on_timer(&mut self, view: &TaskView, token: u64, out: &mut Vec<Command>) {
         self.0.on_timer(view, token, out);

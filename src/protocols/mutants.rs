@@ -30,6 +30,12 @@ pub enum Mutant {
     SinkEarlyCommit,
     /// At-least-once barrier tracking passed off as exactly-once.
     AtLeastOnceAsExactlyOnce,
+    /// An alignment timeout that prioritises announced barriers without persisting the data
+    /// they jump.
+    TimeoutForgetsJumped,
+    /// An output-side alignment timeout that does not record the data its barrier jumps in
+    /// the output queue.
+    OutputTimeoutForgetsCopied,
 }
 
 impl Mutant {
@@ -44,6 +50,8 @@ impl Mutant {
         Mutant::SourceRewindTooShort,
         Mutant::SinkEarlyCommit,
         Mutant::AtLeastOnceAsExactlyOnce,
+        Mutant::TimeoutForgetsJumped,
+        Mutant::OutputTimeoutForgetsCopied,
     ];
 
     /// The name after `mutant:`.
@@ -58,6 +66,8 @@ impl Mutant {
             Mutant::SourceRewindTooShort => "source-rewind-too-short",
             Mutant::SinkEarlyCommit => "sink-early-commit",
             Mutant::AtLeastOnceAsExactlyOnce => "at-least-once-as-exactly-once",
+            Mutant::TimeoutForgetsJumped => "timeout-forgets-jumped",
+            Mutant::OutputTimeoutForgetsCopied => "output-timeout-forgets-copied",
         }
     }
 
@@ -83,6 +93,12 @@ impl Mutant {
             Mutant::AtLeastOnceAsExactlyOnce => {
                 "at-least-once barrier tracking passed off as exactly-once"
             }
+            Mutant::TimeoutForgetsJumped => {
+                "an alignment timeout that does not persist the data its prioritised barriers jump"
+            }
+            Mutant::OutputTimeoutForgetsCopied => {
+                "an output-side alignment timeout that forgets the output data its barrier jumps"
+            }
         }
     }
 
@@ -98,6 +114,7 @@ impl Mutant {
             | Mutant::RecoverySkipsChannelState
             | Mutant::RecoveryReversesChannelState => "unaligned",
             Mutant::AtLeastOnceAsExactlyOnce => "at-least-once",
+            Mutant::TimeoutForgetsJumped | Mutant::OutputTimeoutForgetsCopied => "aligned-timeout",
         };
         ProtocolKind::named(name).expect("a mutant breaks a registered protocol")
     }

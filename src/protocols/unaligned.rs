@@ -29,8 +29,19 @@ pub(super) static DESCRIPTOR: Descriptor = Descriptor {
     refuses_concurrent: Some(super::UNALIGNED_NEEDS_ONE),
     control_kinds: &[super::BARRIER_KIND, super::CANCEL_KIND],
     params: &[],
-    build: |view, _| Box::new(Unaligned::new(view)),
+    announces: super::registry::never,
+    build: |view, _| build(view),
 };
+
+/// An unaligned task, or an aligned one sending unaligned barriers when its inputs do not
+/// support unaligned checkpoints (Flink's FLINK-21945).
+pub(super) fn build(view: &TaskView) -> Box<dyn TaskProtocol> {
+    if view.aligned_inputs {
+        Box::new(super::aligned::Aligned::forced(view))
+    } else {
+        Box::new(Unaligned::new(view))
+    }
+}
 
 /// One task's unaligned-checkpoint state.
 #[derive(Debug, Clone)]

@@ -170,6 +170,10 @@ pub struct Simulation {
     script_chain: Option<usize>,
     /// The first failure record not yet ended by a restart.
     unresolved_failures: usize,
+    /// The protocol wants announcements of queued barriers (and may prioritise them).
+    announce: bool,
+    /// Control messages announced by the current arrival.
+    announced: Vec<Message>,
 }
 
 impl Simulation {
