@@ -7,6 +7,8 @@
 
 use std::collections::VecDeque;
 
+mod prioritise;
+
 use super::pool::{nth, List, Slot, NIL};
 use super::{Latency, Message, MessagePool, TaskId};
 use crate::engine::rng::RngStream;
@@ -619,98 +621,6 @@ impl Channel {
     /// Messages sent so far (the next sequence number).
     pub fn sent(&self) -> u64 {
         self.next_seq
-    }
-
-    /// [`Channel::arrive`], calling `control` for each FIFO control message that arrives (for
-    /// announcements). Touches only the arriving records: the first is the head of the wire.
-    pub fn arrive_announcing(
-        &mut self,
-        pool: &mut MessagePool,
-        now: Time,
-        mut control: impl FnMut(&Message),
-    ) -> (usize, bool) {
-        if self.wire_priority > 0 {
-            return self.arrive_each(pool, now, |m| {
-                if m.kind == super::MsgKind::Control && !m.priority {
-                    control(m);
-                }
-            });
-        }
-        let mut cur = self.wire_head();
-        let n = self.take_due(now);
-        for _ in 0..n {
-            let s = &pool.slots[cur as usize];
-            if s.kind == super::MsgKind::Control {
-                control(&s.unpack());
-            }
-            cur = s.next;
-        }
-        self.inbox_len += n;
-        (n as usize, false)
-    }
-
-    /// The first FIFO control message numbered `num` among `len` records from `head`, the
-    /// record before it (`NIL` if first), and the data records ahead of it.
-    fn find_fifo_control(
-        pool: &MessagePool,
-        head: u32,
-        len: u32,
-        num: u64,
-    ) -> Option<(u32, u32, Vec<Message>)> {
-        let mut prev = NIL;
-        let mut cur = head;
-        let mut ahead = Vec::new();
-        for _ in 0..len {
-            let s = &pool.slots[cur as usize];
-            if s.kind == super::MsgKind::Control && s.num == num && !s.priority {
-                return Some((prev, cur, ahead));
-            }
-            if s.is_data() {
-                ahead.push(s.unpack());
-            }
-            prev = cur;
-            cur = s.next;
-        }
-        None
-    }
-
-    /// Makes the queued FIFO control message `num` of the input queue a priority message at its
-    /// head (behind earlier priority messages), as an alignment timeout does with an announced
-    /// barrier. Returns the data messages it jumped, oldest first, or `None` if it is not
-    /// queued. Its `value` becomes the number jumped, as for a priority arrival.
-    pub fn prioritise_inbox(&mut self, pool: &mut MessagePool, num: u64) -> Option<Vec<Message>> {
-        let (prev, i, jumped) =
-            Self::find_fifo_control(pool, self.queue.head, self.inbox_len, num)?;
-        self.queue.unlink_after(pool, prev, i);
-        let slot = &mut pool.slots[i as usize];
-        slot.priority = true;
-        slot.value = jumped.len() as i64;
-        // The leading priority run ends before `i`'s old place: relink it after that run.
-        let mut end = NIL;
-        let mut j = self.queue.head;
-        for _ in 0..self.inbox_len - 1 {
-            let s = &pool.slots[j as usize];
-            if !s.priority {
-                break;
-            }
-            end = j;
-            j = s.next;
-        }
-        self.queue.insert_after(pool, end, i);
-        Some(jumped)
-    }
-
-    /// Makes the queued FIFO control message `num` of the output queue a priority message at its
-    /// head (behind earlier priority messages), as Flink's output-side alignment timeout does.
-    /// Returns the data messages it jumped (still queued, still to be delivered), or `None` if
-    /// it has left the queue.
-    pub fn prioritise_out(&mut self, pool: &mut MessagePool, num: u64) -> Option<Vec<Message>> {
-        let (prev, i, jumped) =
-            Self::find_fifo_control(pool, self.out_queue.head, self.out_queue.len, num)?;
-        self.out_queue.unlink_after(pool, prev, i);
-        pool.slots[i as usize].priority = true;
-        self.out_queue.insert_after_prefix(pool, i, |s| s.priority);
-        Some(jumped)
     }
 }
 

@@ -226,10 +226,10 @@ mod tests {
             overtake_outputs: false,
             aligning_since: 10
         }));
-        // The timer firing later does nothing.
+        // The timer firing later only asks for the output-side timeout of the barrier sent.
         let mut out = vec![];
         p.on_timer(&view(2, 100), 1, &mut out);
-        assert!(out.is_empty());
+        assert_eq!(out, vec![Command::TimeoutOutputs { id: 1 }]);
     }
 
     #[test]
@@ -298,5 +298,146 @@ mod tests {
         // Both inputs are recorded: input 1 for the data its priority barrier overtook.
         assert!(out.contains(&Command::Record { input: 0, id: 1 }));
         assert!(out.contains(&Command::Record { input: 1, id: 1 }));
+    }
+
+    fn announce(p: &mut AlignedTimeout, inputs: usize, now: Time, input: usize, c: Control) -> Vec<Command> {
+        let mut out = Vec::new();
+        p.on_announcement(&view(inputs, now), input, c, &mut out);
+        out
+    }
+
+    fn prio(id: u64) -> Control {
+        Control {
+            priority: true,
+            ..barrier(id)
+        }
+    }
+
+    #[test]
+    fn alternating_checkpoints_announced_barriers_switch_after_the_timeout() {
+        // Flink's AlternatingCheckpointsTest: ch0 = [d, d, B1], ch1 = [d, B1], both announced
+        // at once; nothing is taken until the clock passes the timeout.
+        let mut p = at(2, 100);
+        assert_eq!(
+            announce(&mut p, 2, 1, 0, barrier(1)),
+            vec![Command::SetTimer { at: 100, token: 1 }],
+            "the first announcement arms the timer, from the trigger"
+        );
+        assert!(announce(&mut p, 2, 2, 1, barrier(1)).is_empty());
+        let mut out = vec![];
+        p.on_timer(&view(2, 200), 1, &mut out);
+        assert_eq!(
+            out,
+            vec![
+                Command::Snapshot {
+                    id: 1,
+                    overtake_outputs: true,
+                    aligning_since: 1
+                },
+                Command::Broadcast {
+                    tag: BARRIER,
+                    id: 1,
+                    priority: true
+                },
+                Command::Prioritise { input: 0, id: 1 },
+                Command::Prioritise { input: 1, id: 1 },
+            ]
+        );
+        // Both barriers come first now; the second completes exactly one checkpoint.
+        assert!(control(&mut p, 2, 201, 0, prio(1)).is_empty());
+        let out = control(&mut p, 2, 202, 1, prio(1));
+        assert_eq!(summary(&out), (vec![], vec![1], vec![]));
+        // The next checkpoint starts aligned again.
+        let next = Control {
+            trigger_time: 300,
+            ..barrier(2)
+        };
+        assert!(control(&mut p, 2, 310, 0, next).contains(&Command::Block(0)));
+    }
+
+    #[test]
+    fn an_announcement_past_the_timeout_switches_at_the_next_work_boundary() {
+        let mut p = at(2, 100);
+        let late = Control {
+            trigger_time: 0,
+            ..barrier(1)
+        };
+        assert_eq!(
+            announce(&mut p, 2, 150, 1, late),
+            vec![Command::SetTimer { at: 150, token: 1 }]
+        );
+        let mut out = vec![];
+        p.on_timer(&view(2, 150), 1, &mut out);
+        assert!(out.contains(&Command::Prioritise { input: 1, id: 1 }));
+        assert!(out.contains(&Command::Record { input: 0, id: 1 }));
+        // Once unaligned, a later announcement is prioritised at once; a repeat does nothing.
+        let mut q = at(3, 100);
+        control(&mut q, 3, 10, 0, barrier(1));
+        let mut out = vec![];
+        q.on_timer(&view(3, 100), 1, &mut out);
+        assert!(out.contains(&Command::Record { input: 2, id: 1 }));
+        assert_eq!(
+            announce(&mut q, 3, 120, 2, barrier(1)),
+            vec![Command::Prioritise { input: 2, id: 1 }]
+        );
+        assert!(announce(&mut q, 3, 121, 2, barrier(1)).is_empty());
+        // Announcements of taken barriers or of older checkpoints do nothing.
+        assert!(announce(&mut q, 3, 122, 0, barrier(1)).is_empty());
+    }
+
+    #[test]
+    fn a_source_arms_the_output_timer_and_an_abort_disarms_it() {
+        let mut s = at(0, 100);
+        let mut out = vec![];
+        s.on_trigger(&view(0, 5), 1, &mut out);
+        assert!(out.contains(&Command::SetTimer { at: 105, token: 1 }));
+        let mut out = vec![];
+        s.on_timer(&view(0, 105), 1, &mut out);
+        assert_eq!(out, vec![Command::TimeoutOutputs { id: 1 }]);
+        let mut out = vec![];
+        s.on_trigger(&view(0, 200), 2, &mut out);
+        s.on_abort(&view(0, 210), 2, &mut out);
+        let mut out = vec![];
+        s.on_timer(&view(0, 300), 2, &mut out);
+        assert!(out.is_empty(), "an aborted checkpoint's barrier is left alone");
+    }
+
+    #[test]
+    fn inputs_that_must_stay_aligned_never_switch_but_send_late_barriers_unaligned() {
+        let v = TaskView {
+            aligned_inputs: true,
+            ..view(2, 0)
+        };
+        let mut p = AlignedTimeout::new(&v, 100);
+        let mut out = vec![];
+        p.on_announcement(&v, 0, barrier(1), &mut out);
+        assert!(out.is_empty(), "no announcements on such inputs");
+        p.on_control(&v, 0, barrier(1), &mut out);
+        assert_eq!(
+            out,
+            vec![Command::SetTimer { at: 100, token: 1 }, Command::Block(0)]
+        );
+        let mut out = vec![];
+        p.on_timer(&TaskView { now: 100, ..v }, 1, &mut out);
+        assert!(out.is_empty(), "the inputs keep aligning");
+        p.on_control(&TaskView { now: 150, ..v }, 1, barrier(1), &mut out);
+        assert!(out.contains(&Command::Snapshot {
+            id: 1,
+            overtake_outputs: true,
+            aligning_since: 0
+        }));
+        assert!(!out.iter().any(|c| matches!(c, Command::Record { .. })));
+        // `unaligned` on such a task aligns too, and sends its barriers unaligned.
+        let mut u = crate::protocols::unaligned::build(&v);
+        let mut out = vec![];
+        u.on_control(&v, 0, barrier(1), &mut out);
+        assert_eq!(out, vec![Command::Block(0)]);
+        let mut out = vec![];
+        u.on_control(&v, 1, barrier(1), &mut out);
+        assert!(out.contains(&Command::Broadcast {
+            tag: BARRIER,
+            id: 1,
+            priority: true
+        }));
     }
 }
