@@ -234,7 +234,7 @@ fn force_aligned_pointwise_is_validated() {
 #[test]
 fn the_timeout_mutants_are_caught() {
     use snapsim::mutant::Mutant;
-    let scenarios = [backpressure("5ms")];
+    let scenarios = [backpressure("20ms")];
     for m in [
         Mutant::TimeoutForgetsJumped,
         Mutant::OutputTimeoutForgetsCopied,
