@@ -17,7 +17,9 @@
 //! - with one input, alignment takes no time and nothing is blocked.
 //!
 //! With a timeout (`aligned-timeout`, see `aligned_timeout.rs`) an alignment that runs past it
-//! switches to unaligned for that checkpoint.
+//! switches to unaligned for that checkpoint. Under `unaligned`, a task whose inputs do not
+//! support unaligned checkpoints ([`TaskView::aligned_inputs`]) runs this alignment too and
+//! sends its barriers unaligned ([`Aligned::forced`]).
 
 use super::{DeclineReason, Descriptor, Graphs, Promises};
 use super::{snapshot_and_forward, Command, Control, TaskProtocol, TaskView, BARRIER, CANCEL};

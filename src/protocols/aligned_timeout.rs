@@ -1,13 +1,34 @@
 //! `aligned-timeout`: aligned barriers that switch to unaligned when alignment takes too long.
 //!
-//! Follows Flink's `execution.checkpointing.aligned-checkpoint-timeout`: a task starts each
-//! checkpoint aligned; if the time since the checkpoint was triggered (the barrier's timestamp)
-//! exceeds the timeout before alignment is done, the task switches this checkpoint to unaligned
-//! on the spot: it snapshots, sends the barrier downstream with priority (recording the output
-//! data it overtakes), unblocks its inputs and records the inputs whose barrier has not yet come
-//! until it does. A barrier that is already past the timeout when it arrives, or that arrives
-//! with priority because an upstream task switched, switches at once. The next checkpoint starts
-//! aligned again. The alignment logic itself is `aligned.rs`'s.
+//! Follows Flink's `execution.checkpointing.aligned-checkpoint-timeout` as of 1.16:
+//! - every checkpoint starts aligned. The clock is the trigger time the barrier carries, so the
+//!   time left at a task is `trigger + timeout - now`: start delay counts;
+//! - a barrier that reaches an input queue behind data is announced to the task at once
+//!   (Flink's priority `EventAnnouncement`). The first barrier or announcement of a checkpoint
+//!   arms its timer; an announcement does not count as the barrier;
+//! - when the timer fires during the alignment, the task switches this checkpoint to unaligned:
+//!   it snapshots, sends its barriers with priority (recording the output data they overtake),
+//!   prioritises every announced barrier (the data each jumps is recorded as that input's
+//!   channel state), unblocks its inputs and records the other inputs until their barriers
+//!   come. Later announcements of that checkpoint are prioritised at once;
+//! - a barrier already past the timeout when taken, or one that comes with priority because an
+//!   upstream task switched, switches at once; an announcement past the timeout switches at the
+//!   next work boundary (the timer is set for now), never in the middle of a record;
+//! - output side (FLINK-27251): a task that sent its barrier aligned, a source included, keeps
+//!   a timer at the same deadline. If the barrier still waits in an output queue then, the data
+//!   ahead of it is recorded as output channel state of the task's snapshot and the barrier
+//!   becomes a priority barrier at the head of that queue; the copied data is still delivered,
+//!   after it, so the receiver (which switches on the priority barrier) does not record it
+//!   again. A barrier that has left is untouched. **Model:** the copied bytes join the task's
+//!   acknowledged snapshot; its upload was timed when it acknowledged;
+//! - a task whose inputs must stay aligned (a forward or broadcast input edge, FLINK-21945)
+//!   never switches its inputs: past the timeout it still aligns, then sends its barriers
+//!   unaligned where its outputs allow it;
+//! - the next checkpoint starts aligned again. A timeout of 0 builds `unaligned` itself.
+//!
+//! Metrics: alignment is measured from the first barrier taken, as for `aligned` (a timeout
+//! above the aligned duration gives the aligned run's figures); only a task that switches on
+//! announcements alone counts from its first announcement. The alignment logic is `aligned.rs`'s.
 
 use super::aligned::{Aligned, Alignment};
 use super::{Descriptor, Graphs, Param, Promises};

@@ -8,6 +8,10 @@
 //! not grow with back-pressure; its size grows with the data in flight. The local part is done
 //! when every open input has delivered barrier `n`.
 //!
+//! A task with a forward or broadcast input edge aligns instead (Flink's FLINK-21945: such
+//! edges carry no channel state): see [`build`]. The simulation keeps priority barriers and
+//! output recording off those channels.
+//!
 //! As in Flink, only one unaligned checkpoint is in flight at a task: a newer barrier while an
 //! older checkpoint still waits for barriers declines the older one.
 
