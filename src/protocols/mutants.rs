@@ -33,6 +33,12 @@ pub enum Mutant {
     /// Task-local recovery (switched on) that restores a task on its slot from a stale local
     /// copy: the keyed state of the checkpoint before the one restored.
     LocalRecoveryStaleCopy,
+    /// An alignment timeout that prioritises announced barriers without persisting the data
+    /// they jump.
+    TimeoutForgetsJumped,
+    /// An output-side alignment timeout that does not record the data its barrier jumps in
+    /// the output queue.
+    OutputTimeoutForgetsCopied,
 }
 
 impl Mutant {
@@ -48,6 +54,8 @@ impl Mutant {
         Mutant::SinkEarlyCommit,
         Mutant::AtLeastOnceAsExactlyOnce,
         Mutant::LocalRecoveryStaleCopy,
+        Mutant::TimeoutForgetsJumped,
+        Mutant::OutputTimeoutForgetsCopied,
     ];
 
     /// The name after `mutant:`.
@@ -63,6 +71,8 @@ impl Mutant {
             Mutant::SinkEarlyCommit => "sink-early-commit",
             Mutant::AtLeastOnceAsExactlyOnce => "at-least-once-as-exactly-once",
             Mutant::LocalRecoveryStaleCopy => "local-recovery-stale-copy",
+            Mutant::TimeoutForgetsJumped => "timeout-forgets-jumped",
+            Mutant::OutputTimeoutForgetsCopied => "output-timeout-forgets-copied",
         }
     }
 
@@ -91,6 +101,12 @@ impl Mutant {
             Mutant::LocalRecoveryStaleCopy => {
                 "local recovery that restores keyed state from an older checkpoint's local copy"
             }
+            Mutant::TimeoutForgetsJumped => {
+                "an alignment timeout that does not persist the data its prioritised barriers jump"
+            }
+            Mutant::OutputTimeoutForgetsCopied => {
+                "an output-side alignment timeout that forgets the output data its barrier jumps"
+            }
         }
     }
 
@@ -107,6 +123,7 @@ impl Mutant {
             | Mutant::RecoverySkipsChannelState
             | Mutant::RecoveryReversesChannelState => "unaligned",
             Mutant::AtLeastOnceAsExactlyOnce => "at-least-once",
+            Mutant::TimeoutForgetsJumped | Mutant::OutputTimeoutForgetsCopied => "aligned-timeout",
         };
         ProtocolKind::named(name).expect("a mutant breaks a registered protocol")
     }
