@@ -33,6 +33,12 @@ pub enum Mutant {
     /// Task-local recovery (switched on) that restores a task on its slot from a stale local
     /// copy: the keyed state of the checkpoint before the one restored.
     LocalRecoveryStaleCopy,
+    /// An alignment timeout that prioritises announced barriers without persisting the data
+    /// they jump.
+    TimeoutForgetsJumped,
+    /// An output-side alignment timeout that does not record the data its barrier jumps in
+    /// the output queue.
+    OutputTimeoutForgetsCopied,
     /// Incremental checkpoints whose flush leaves out one key changed since the last one (a
     /// mechanism mutant: it runs RocksDB incremental checkpoints where the scenario has no
     /// state backend).
@@ -52,6 +58,8 @@ impl Mutant {
         Mutant::SinkEarlyCommit,
         Mutant::AtLeastOnceAsExactlyOnce,
         Mutant::LocalRecoveryStaleCopy,
+        Mutant::TimeoutForgetsJumped,
+        Mutant::OutputTimeoutForgetsCopied,
         Mutant::IncrementalForgetsChangedKey,
     ];
 
@@ -68,6 +76,8 @@ impl Mutant {
             Mutant::SinkEarlyCommit => "sink-early-commit",
             Mutant::AtLeastOnceAsExactlyOnce => "at-least-once-as-exactly-once",
             Mutant::LocalRecoveryStaleCopy => "local-recovery-stale-copy",
+            Mutant::TimeoutForgetsJumped => "timeout-forgets-jumped",
+            Mutant::OutputTimeoutForgetsCopied => "output-timeout-forgets-copied",
             Mutant::IncrementalForgetsChangedKey => "incremental-forgets-changed-key",
         }
     }
@@ -97,6 +107,12 @@ impl Mutant {
             Mutant::LocalRecoveryStaleCopy => {
                 "local recovery that restores keyed state from an older checkpoint's local copy"
             }
+            Mutant::TimeoutForgetsJumped => {
+                "an alignment timeout that does not persist the data its prioritised barriers jump"
+            }
+            Mutant::OutputTimeoutForgetsCopied => {
+                "an output-side alignment timeout that forgets the output data its barrier jumps"
+            }
             Mutant::IncrementalForgetsChangedKey => {
                 "incremental checkpoints that leave a changed key out of the delta"
             }
@@ -117,6 +133,7 @@ impl Mutant {
             | Mutant::RecoverySkipsChannelState
             | Mutant::RecoveryReversesChannelState => "unaligned",
             Mutant::AtLeastOnceAsExactlyOnce => "at-least-once",
+            Mutant::TimeoutForgetsJumped | Mutant::OutputTimeoutForgetsCopied => "aligned-timeout",
         };
         ProtocolKind::named(name).expect("a mutant breaks a registered protocol")
     }

@@ -173,6 +173,10 @@ pub struct Simulation {
     unresolved_failures: usize,
     /// The restart strategy, lost slots and the measured replay.
     rec: restarts::RecoveryRt,
+    /// The protocol wants announcements of queued barriers (and may prioritise them).
+    announce: bool,
+    /// Control messages announced by the current arrival.
+    announced: Vec<Message>,
 }
 
 impl Simulation {
