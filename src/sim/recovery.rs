@@ -451,6 +451,7 @@ impl Simulation {
         if let Some(last) = self.failure_log.last_mut() {
             last.replayed_records = replayed;
         }
+        self.restart_debloat(now);
         // Checkpointing resumes on its period; bank timers and sources start again.
         if self.protocol.takes_snapshots() {
             if let Some(interval) = self.coord.config().interval {
