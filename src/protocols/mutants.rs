@@ -30,6 +30,9 @@ pub enum Mutant {
     SinkEarlyCommit,
     /// At-least-once barrier tracking passed off as exactly-once.
     AtLeastOnceAsExactlyOnce,
+    /// Buffer debloating (forced on, with a short target) that drops the queued output data
+    /// a shrunk buffer no longer holds.
+    DebloatDropsOnShrink,
 }
 
 impl Mutant {
@@ -44,6 +47,7 @@ impl Mutant {
         Mutant::SourceRewindTooShort,
         Mutant::SinkEarlyCommit,
         Mutant::AtLeastOnceAsExactlyOnce,
+        Mutant::DebloatDropsOnShrink,
     ];
 
     /// The name after `mutant:`.
@@ -58,6 +62,7 @@ impl Mutant {
             Mutant::SourceRewindTooShort => "source-rewind-too-short",
             Mutant::SinkEarlyCommit => "sink-early-commit",
             Mutant::AtLeastOnceAsExactlyOnce => "at-least-once-as-exactly-once",
+            Mutant::DebloatDropsOnShrink => "debloat-drops-on-shrink",
         }
     }
 
@@ -83,6 +88,9 @@ impl Mutant {
             Mutant::AtLeastOnceAsExactlyOnce => {
                 "at-least-once barrier tracking passed off as exactly-once"
             }
+            Mutant::DebloatDropsOnShrink => {
+                "buffer debloating that drops the queued data a shrunk buffer no longer holds"
+            }
         }
     }
 
@@ -93,7 +101,8 @@ impl Mutant {
             Mutant::AlignedNoBlock
             | Mutant::SourceRewindTooFar
             | Mutant::SourceRewindTooShort
-            | Mutant::SinkEarlyCommit => "aligned",
+            | Mutant::SinkEarlyCommit
+            | Mutant::DebloatDropsOnShrink => "aligned",
             Mutant::UnalignedForgetsOvertaken
             | Mutant::RecoverySkipsChannelState
             | Mutant::RecoveryReversesChannelState => "unaligned",
