@@ -43,7 +43,8 @@ fn parse(v: &Value) -> Scenario {
 }
 
 /// (mean duration, mean channel state) of the completed checkpoints triggered after the
-/// warm-up, and the run's result.
+/// warm-up, and the run's result. Without debloating an aligned checkpoint outlasts the
+/// warm-up: then the longest completed checkpoint.
 fn measure(v: &Value, proto: &str) -> (u64, u64, snapsim::report::RunResult) {
     let (result, _) = run(&parse(v), protocol(proto), None, TraceMode::HashOnly);
     assert!(result.verdict.ok, "{:?}", result.verdict);
@@ -53,6 +54,16 @@ fn measure(v: &Value, proto: &str) -> (u64, u64, snapsim::report::RunResult) {
         .filter(|c| c.trigger_ns >= WARM_NS && !c.at_end)
         .filter(|c| c.status == snapsim::coordinator::CheckpointStatus::Completed)
         .collect();
+    if late.len() < 3 && v["network"].get("buffer_debloat").is_none() {
+        let longest = result
+            .checkpoints
+            .iter()
+            .filter(|c| c.status == snapsim::coordinator::CheckpointStatus::Completed)
+            .map(|c| c.duration_ns)
+            .max()
+            .expect("a checkpoint completed");
+        return (longest, 0, result);
+    }
     assert!(
         late.len() >= 3,
         "{} checkpoints after the warm-up",
