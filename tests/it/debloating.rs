@@ -369,3 +369,24 @@ fn overdraft_buffers_let_a_task_finish_its_record_and_take_an_unaligned_barrier(
     assert_eq!(two, without, "two buffers are too few for a record's three");
     assert_eq!(durations(3), with, "three are enough");
 }
+
+#[test]
+fn a_bad_debloating_field_exits_with_code_2_naming_it() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let path = dir.path().join("bad.json");
+    let mut v = benchmark(2, Some("300ms"));
+    v["network"]["buffer_debloat"]["samples"] = json!(0);
+    std::fs::write(&path, v.to_string()).expect("written");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_snapsim"))
+        .arg("validate")
+        .arg(&path)
+        .output()
+        .expect("runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("network.buffer_debloat.samples"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}

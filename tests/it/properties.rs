@@ -220,7 +220,7 @@ fn render(j: &Job, protocol: ProtocolKind) -> Value {
         "out_buffer": format!("{}KiB", j.buffer_kib),
         "in_buffer": format!("{}KiB", j.buffer_kib)
     });
-    if j.buffer_kib % 3 == 0 {
+    if j.buffer_kib.is_multiple_of(3) {
         // Flink's buffer model with debloating, quick enough to resize within a short run;
         // overdraft from none to a few buffers.
         network = json!({
