@@ -326,6 +326,14 @@ impl Coordinator {
         self.completed.iter().max_by_key(|s| s.id)
     }
 
+    /// The newest completed snapshot older than `id`.
+    pub fn completed_before(&self, id: u64) -> Option<&GlobalSnapshot> {
+        self.completed
+            .iter()
+            .filter(|s| s.id < id)
+            .max_by_key(|s| s.id)
+    }
+
     /// True while `id` is in flight.
     pub fn is_pending(&self, id: u64) -> bool {
         self.pending.contains_key(&id)

@@ -5,6 +5,8 @@
 //! checkpoint, during an alignment, an upload or a recovery) become one-shot triggers that the
 //! simulation fires when the moment comes.
 
+mod restart;
+
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
@@ -15,7 +17,14 @@ use crate::network::{ChannelId, TaskId};
 use crate::scenario::{FailureSpec, Scenario};
 use crate::topology::Topology;
 
+pub use restart::{Decision, RestartStrategy};
+
 /// One failure and its recovery.
+///
+/// For a single failure `downtime_ns` is exactly `detection_ns + restart_ns + restore_ns +
+/// replay_ns` (a crash while the job is still down from an earlier one makes the earlier
+/// one's downtime run on until the common restart). The fields after `cause` appear only
+/// when their feature is on, so runs without them keep their results files.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct FailureRecord {
     /// When it happened.
@@ -24,17 +33,42 @@ pub struct FailureRecord {
     pub restored_checkpoint: Option<u64>,
     /// Records the sources read again.
     pub replayed_records: u64,
-    /// Time from the failure until processing resumed: for a single failure, the sum of the
-    /// three parts below.
+    /// Time from the failure until processing resumed (with `restore_bandwidth`: until the
+    /// restored channel state was consumed). 0 for the failure that failed the job.
     pub downtime_ns: Time,
     /// Planned time until the failure was detected.
     pub detection_ns: Time,
-    /// Planned restart delay.
+    /// The restart delay: `restart_delay`, or the restart strategy's wait.
     pub restart_ns: Time,
-    /// Planned time for the slowest task to download its part of the restored checkpoint.
+    /// Planned time for the slowest task to read its part of the restored checkpoint
+    /// (`restore_remote_ns + restore_local_ns` of that task).
     pub restore_ns: Time,
     /// What caused it: `crash`, `after-checkpoint 3`, `during-alignment 5`, ...
     pub cause: String,
+    /// With local recovery: the slowest task's download from remote storage.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub restore_remote_ns: Option<Time>,
+    /// With local recovery: the slowest task's read of its local copy.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub restore_local_ns: Option<Time>,
+    /// With `restore_bandwidth`: time from the restart until every task had taken the
+    /// in-flight data put back from the restored channel state (measured in the run).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replay_ns: Option<Time>,
+    /// This failure made the restart strategy give up: the job failed here.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub failed_job: bool,
+}
+
+/// The end of a job whose restart strategy gave up.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct JobFailure {
+    /// When the job failed (the failure's time; the run stops there).
+    pub at_ns: Time,
+    /// The failure that ended it (its `cause`).
+    pub cause: String,
+    /// Why the strategy gave up.
+    pub reason: String,
 }
 
 /// A link stall: nothing crosses `channels` from `at` until `until`.
@@ -74,6 +108,13 @@ pub struct FailurePlan {
     pub detection: Time,
     /// Bytes per second each task downloads its part of the restored checkpoint at.
     pub restore_bandwidth: Option<u64>,
+    /// Task-local recovery of keyed state.
+    pub local_recovery: bool,
+    /// Bytes per second a task reads its local copy at; `None`: free.
+    pub local_bandwidth: Option<u64>,
+    /// Per failure of the scenario: for a crash, the tasks whose machine (and so slot and
+    /// local copy) it loses; empty for failures that keep every slot.
+    pub lost_slots: Vec<Vec<bool>>,
     /// Each failure of the scenario, described for reports (`failures[0] (crash at 500ms)`).
     pub descriptions: Vec<String>,
     /// Failures that can never fire, known when the plan is made: (failure, why).
@@ -116,6 +157,22 @@ pub fn describe(f: &FailureSpec) -> String {
     }
 }
 
+/// The tasks whose machine failure `f` loses, so that they restart on a new slot without
+/// their local copy of state: a crash's `tasks` (all of them when it names none), every
+/// task for random crashes (which name none either). The named moments (after a
+/// checkpoint, during an alignment, an upload or a recovery) are task failures: every task
+/// keeps its slot. Empty when no task loses its slot.
+pub fn lost_slots(f: &FailureSpec, topo: &Topology) -> Vec<bool> {
+    let n = topo.tasks.len();
+    match f {
+        FailureSpec::Crash { tasks, .. } if !tasks.is_empty() => (0..n as TaskId)
+            .map(|t| tasks.iter().any(|sel| topo.matches(sel, t)))
+            .collect(),
+        FailureSpec::Crash { .. } | FailureSpec::Random { .. } => vec![true; n],
+        _ => Vec::new(),
+    }
+}
+
 impl FailurePlan {
     /// The plan of `s` on `topo` for `seed`.
     pub fn new(s: &Scenario, topo: &Topology, seed: u64) -> Self {
@@ -129,6 +186,13 @@ impl FailurePlan {
             restart_delay: s.recovery.restart_delay.ns(),
             detection: s.recovery.detection.ns(),
             restore_bandwidth: s.recovery.restore_bandwidth.map(|b| b.0),
+            local_recovery: s.recovery.local_recovery,
+            local_bandwidth: s.recovery.local_bandwidth.map(|b| b.0),
+            lost_slots: if s.recovery.local_recovery {
+                s.failures.iter().map(|f| lost_slots(f, topo)).collect()
+            } else {
+                Vec::new()
+            },
             descriptions: s
                 .failures
                 .iter()

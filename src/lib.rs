@@ -163,6 +163,9 @@ pub fn simulate_full(
             link.fifo = Some(false);
         }
     }
+    if opts.mutant.is_some_and(|m| m.forces_local_recovery()) {
+        scenario.recovery.local_recovery = true;
+    }
     let mut sim = sim::Simulation::new(&scenario, protocol, seed, opts.trace, opts.mutant)?;
     let topo = sim.topology().clone();
     let online =
@@ -185,7 +188,10 @@ pub fn simulate_full(
         .bank_totals
         .and_then(|(_, end)| checker::BankTotals::new(&scenario, &topo, end));
     let mut verdict = checker::verify(&topo, online, &out.snapshots, bank, promises);
-    if !scenario.failures.is_empty() && checker::has_sources_and_sinks(&topo) {
+    if let Some(f) = &out.job_failure {
+        // A failed job has no final state to compare: it stopped where it failed.
+        verdict.job_failed(&human::fmt_ns(f.at_ns));
+    } else if !scenario.failures.is_empty() && checker::has_sources_and_sinks(&topo) {
         // Exactly-once also means the state ends as it would have without failures.
         let mut calm = scenario.clone();
         calm.failures.clear();

@@ -187,6 +187,27 @@ impl Verdict {
     }
 }
 
+impl Verdict {
+    /// The job failed at `at` (its restart strategy gave up): what its sources had read but
+    /// its sinks had not committed is simply never delivered, so lost records are no broken
+    /// promise and are reported as expected, saying why. Everything else still counts:
+    /// duplicates, order, and the cuts of the checkpoints that completed.
+    pub fn job_failed(&mut self, at: &str) {
+        let (lost, kept): (Vec<Violation>, Vec<Violation>) = std::mem::take(&mut self.violations)
+            .into_iter()
+            .partition(|v| v.kind == ViolationKind::LostRecord);
+        self.violations = kept;
+        self.expected.extend(lost.into_iter().map(|v| Violation {
+            kind: v.kind,
+            message: format!(
+                "{} (the job failed at {at}: what it had not committed is never delivered)",
+                v.message
+            ),
+        }));
+        self.ok = self.violations.is_empty();
+    }
+}
+
 /// Keeps the first few findings of each kind and counts the others.
 fn summarise(found: Vec<Violation>) -> Vec<Violation> {
     let mut kept: Vec<Violation> = Vec::new();

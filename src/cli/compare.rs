@@ -111,7 +111,8 @@ fn chosen_protocols(
     Ok(chosen)
 }
 
-/// Duration, size and size against duration over all runs, then a timeline per protocol.
+/// Duration, size and size against duration over all runs; record latency, and downtime when a
+/// run failed; then a timeline per protocol.
 fn compare_charts(
     name: &str,
     seeds: &str,
@@ -132,6 +133,17 @@ fn compare_charts(
             &format!("{name}: size against duration, one point per checkpoint"),
         ),
     ];
+    let costs = [
+        charts::latency(
+            results,
+            &format!("{name}: record latency per protocol ({seeds})"),
+        ),
+        charts::downtime(
+            results,
+            &format!("{name}: downtime per failure, by part ({seeds})"),
+        ),
+    ];
+    all.extend(costs.into_iter().filter_map(Result::transpose));
     for row in rows {
         if let Some(r) = results.iter().find(|r| r.protocol == row.protocol) {
             all.push(timeline_chart(name, r));

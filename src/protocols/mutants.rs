@@ -33,6 +33,9 @@ pub enum Mutant {
     /// Buffer debloating (forced on, with a short target) that drops the queued output data
     /// a shrunk buffer no longer holds.
     DebloatDropsOnShrink,
+    /// Task-local recovery (switched on) that restores a task on its slot from a stale local
+    /// copy: the keyed state of the checkpoint before the one restored.
+    LocalRecoveryStaleCopy,
 }
 
 impl Mutant {
@@ -48,6 +51,7 @@ impl Mutant {
         Mutant::SinkEarlyCommit,
         Mutant::AtLeastOnceAsExactlyOnce,
         Mutant::DebloatDropsOnShrink,
+        Mutant::LocalRecoveryStaleCopy,
     ];
 
     /// The name after `mutant:`.
@@ -63,6 +67,7 @@ impl Mutant {
             Mutant::SinkEarlyCommit => "sink-early-commit",
             Mutant::AtLeastOnceAsExactlyOnce => "at-least-once-as-exactly-once",
             Mutant::DebloatDropsOnShrink => "debloat-drops-on-shrink",
+            Mutant::LocalRecoveryStaleCopy => "local-recovery-stale-copy",
         }
     }
 
@@ -91,6 +96,9 @@ impl Mutant {
             Mutant::DebloatDropsOnShrink => {
                 "buffer debloating that drops the queued data a shrunk buffer no longer holds"
             }
+            Mutant::LocalRecoveryStaleCopy => {
+                "local recovery that restores keyed state from an older checkpoint's local copy"
+            }
         }
     }
 
@@ -102,7 +110,8 @@ impl Mutant {
             | Mutant::SourceRewindTooFar
             | Mutant::SourceRewindTooShort
             | Mutant::SinkEarlyCommit
-            | Mutant::DebloatDropsOnShrink => "aligned",
+            | Mutant::DebloatDropsOnShrink
+            | Mutant::LocalRecoveryStaleCopy => "aligned",
             Mutant::UnalignedForgetsOvertaken
             | Mutant::RecoverySkipsChannelState
             | Mutant::RecoveryReversesChannelState => "unaligned",
@@ -126,6 +135,11 @@ impl Mutant {
     /// True when the mutant runs every channel without first-in first-out order.
     pub fn reorders_channels(self) -> bool {
         self == Mutant::ClReordering
+    }
+
+    /// True when the mutant switches task-local recovery on (it breaks the local copy).
+    pub fn forces_local_recovery(self) -> bool {
+        self == Mutant::LocalRecoveryStaleCopy
     }
 
     /// The mutant called `name` (without the `mutant:` prefix).

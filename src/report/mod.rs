@@ -114,12 +114,39 @@ pub struct RunResult {
     pub failures: Vec<FailureRecord>,
     /// Every planned failure that did not happen, with why, in the scenario's order.
     pub unfired_failures: Vec<crate::failure::UnfiredFailure>,
+    /// Set when the restart strategy gave up and the job failed (the run stopped there).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub job_failed: Option<crate::failure::JobFailure>,
     /// The checker's verdict.
     pub verdict: Verdict,
     /// Throughput, latency, back-pressure.
     pub metrics: Metrics,
     /// Hash of the event trace.
     pub trace_hash: String,
+}
+
+/// A failure's downtime split into its parts, ` (detection 3 ms, restart 20 ms, ...)`, when it
+/// has more than the restart delay; empty otherwise.
+fn downtime_parts(f: &FailureRecord) -> String {
+    if f.detection_ns == 0 && f.restore_ns == 0 && f.replay_ns.is_none() {
+        return String::new();
+    }
+    let mut parts = vec![
+        format!("detection {}", fmt_ns(f.detection_ns)),
+        format!("restart {}", fmt_ns(f.restart_ns)),
+    ];
+    match (f.restore_remote_ns, f.restore_local_ns) {
+        (Some(remote), Some(local)) => parts.push(format!(
+            "restore {} remote + {} local",
+            fmt_ns(remote),
+            fmt_ns(local)
+        )),
+        _ => parts.push(format!("restore {}", fmt_ns(f.restore_ns))),
+    }
+    if let Some(replay) = f.replay_ns {
+        parts.push(format!("replay {}", fmt_ns(replay)));
+    }
+    format!(" ({})", parts.join(", "))
 }
 
 /// The `p`-th percentile (0..=100) of sorted values, nearest rank.
@@ -213,6 +240,7 @@ impl RunResult {
             checkpoints: std::mem::take(&mut run.checkpoints),
             failures: std::mem::take(&mut run.failures),
             unfired_failures: std::mem::take(&mut run.unfired),
+            job_failed: run.job_failure.take(),
             verdict,
             metrics,
             trace_hash: run.trace.hash_hex(),
@@ -234,6 +262,7 @@ impl RunResult {
         let restored: Vec<String> = self
             .failures
             .iter()
+            .filter(|f| !f.failed_job)
             .map(|f| {
                 f.restored_checkpoint
                     .map_or("none".into(), |c| c.to_string())
@@ -251,6 +280,9 @@ impl RunResult {
                 group(self.failures.iter().map(|f| f.replayed_records).sum()),
                 fmt_ns(self.failures.iter().map(|f| f.downtime_ns).sum())
             ));
+        }
+        if let Some(j) = &self.job_failed {
+            line.push_str(&format!("; the job failed at {}", fmt_ns(j.at_ns)));
         }
         if !self.unfired_failures.is_empty() {
             line.push_str(&format!(
@@ -372,7 +404,7 @@ impl RunResult {
                 ),
             );
         }
-        for f in &self.failures {
+        for f in self.failures.iter().filter(|f| !f.failed_job) {
             line(
                 &mut s,
                 "failure",
@@ -386,6 +418,18 @@ impl RunResult {
                         )),
                     group(f.replayed_records),
                     fmt_ns(f.downtime_ns)
+                ) + &downtime_parts(f),
+            );
+        }
+        if let Some(j) = &self.job_failed {
+            line(
+                &mut s,
+                "job failed",
+                format!(
+                    "at {} ({}): the restart strategy gave up: {}",
+                    fmt_ns(j.at_ns),
+                    j.cause,
+                    j.reason
                 ),
             );
         }

@@ -37,8 +37,11 @@ pub struct ProtocolSummary {
     pub latency_p99_ns: Option<Time>,
     /// Failures over all runs.
     pub failures: u64,
-    /// Mean downtime per failure (detection, restart and restore).
+    /// Mean downtime per failure (detection, restart and restore), over the failures the
+    /// job restarted from.
     pub downtime_ns_mean: Option<Time>,
+    /// Runs whose job failed because the restart strategy gave up.
+    pub jobs_failed: u64,
 }
 
 fn median(mut v: Vec<u64>) -> Option<u64> {
@@ -65,7 +68,8 @@ pub fn summarise(runs: &[RunResult]) -> Vec<ProtocolSummary> {
             let done: Vec<_> = done.into_iter().filter(|c| !c.at_end).collect();
             let downtimes: Vec<Time> = mine
                 .iter()
-                .flat_map(|r| r.failures.iter().map(|f| f.downtime_ns))
+                .flat_map(|r| r.failures.iter().filter(|f| !f.failed_job))
+                .map(|f| f.downtime_ns)
                 .collect();
             let mut d: Vec<Time> = done.iter().map(|c| c.duration_ns).collect();
             d.sort_unstable();
@@ -98,9 +102,10 @@ pub fn summarise(runs: &[RunResult]) -> Vec<ProtocolSummary> {
                         .filter_map(|r| r.metrics.latency_p99_ns)
                         .collect(),
                 ),
-                failures: downtimes.len() as u64,
+                failures: mine.iter().map(|r| r.failures.len() as u64).sum(),
                 downtime_ns_mean: (!downtimes.is_empty())
                     .then(|| downtimes.iter().sum::<Time>() / downtimes.len() as Time),
+                jobs_failed: mine.iter().filter(|r| r.job_failed.is_some()).count() as u64,
             }
         })
         .collect()
@@ -115,11 +120,11 @@ pub fn to_json(rows: &[ProtocolSummary]) -> String {
 pub fn to_csv(rows: &[ProtocolSummary]) -> String {
     let opt = |v: Option<u64>| v.map_or(String::new(), |x| x.to_string());
     let mut s = String::from(
-        "protocol,runs,completed,failed,duration_p50_ns,duration_p99_ns,state_bytes_p50,channel_state_bytes_p50,alignment_ns_p50,throughput_per_sec,ok_runs,latency_p50_ns,latency_p99_ns,failures,downtime_ns_mean\n",
+        "protocol,runs,completed,failed,duration_p50_ns,duration_p99_ns,state_bytes_p50,channel_state_bytes_p50,alignment_ns_p50,throughput_per_sec,ok_runs,latency_p50_ns,latency_p99_ns,failures,downtime_ns_mean,jobs_failed\n",
     );
     for r in rows {
         s.push_str(&format!(
-            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n",
+            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n",
             r.protocol,
             r.runs,
             r.completed,
@@ -134,7 +139,8 @@ pub fn to_csv(rows: &[ProtocolSummary]) -> String {
             opt(r.latency_p50_ns),
             opt(r.latency_p99_ns),
             r.failures,
-            opt(r.downtime_ns_mean)
+            opt(r.downtime_ns_mean),
+            r.jobs_failed
         ));
     }
     s

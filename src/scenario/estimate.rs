@@ -521,11 +521,16 @@ fn later_work(
     in_flight: u64,
     message: u64,
 ) {
-    // Each crash stops the job for the restart delay.
+    // Each crash stops the job for the restart delay (the longest a strategy waits).
     let restarts = horizon
         .0
-        .saturating_add(crashes.saturating_mul(s.recovery.restart_delay.ns()));
-    later(horizon, restarts, "recovery.restart_delay".to_string());
+        .saturating_add(crashes.saturating_mul(s.recovery.max_restart_delay().ns()));
+    let field = if s.recovery.restart_strategy.is_some() {
+        "recovery.restart_strategy"
+    } else {
+        "recovery.restart_delay"
+    };
+    later(horizon, restarts, field.to_string());
     if let Some(ps) = &s.processes {
         if let ProcessWorkload::Script(sc) = &ps.workload {
             for (i, st) in sc.steps.iter().enumerate() {

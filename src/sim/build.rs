@@ -320,6 +320,7 @@ impl Simulation {
             unresolved_failures: 0,
             debloat,
             overdraft,
+            rec: Default::default(),
         };
         sim.prepare_recovery(scenario, seed);
         sim.schedule_initial(scenario, bank.initial_transfers);
@@ -337,6 +338,8 @@ impl Simulation {
         order.sort_by_key(|&i| self.script_times[i as usize]);
         self.script_order = order;
         self.plan = crate::failure::FailurePlan::new(scenario, &self.topo, seed);
+        self.rec =
+            super::restarts::RecoveryRt::new(scenario, seed, self.tasks.len(), self.channels.len());
         let mut order: Vec<u32> = (0..self.plan.stalls.len() as u32).collect();
         order.sort_by_key(|&i| self.plan.stalls[i as usize].at);
         self.stall_order = order;

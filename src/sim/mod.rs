@@ -28,6 +28,7 @@ mod debloat;
 mod flow;
 mod recording;
 mod recovery;
+mod restarts;
 mod run;
 mod runtime;
 mod scripts;
@@ -179,6 +180,8 @@ pub struct Simulation {
     debloat: Option<Box<debloat::DebloatRt>>,
     /// Overdraft buffers, with the buffer model.
     overdraft: Option<Box<debloat::OverdraftRt>>,
+    /// The restart strategy, lost slots and the measured replay.
+    rec: restarts::RecoveryRt,
 }
 
 impl Simulation {

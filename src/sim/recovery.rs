@@ -221,6 +221,13 @@ impl Simulation {
     /// transactions are lost.
     pub(super) fn crash(&mut self, cause: u32) {
         let now = self.sched.now();
+        // The scenario's failure this crash comes from, if it was planned.
+        let spec = if Some(cause) == self.timed_cause {
+            self.plan.crash_times.get(self.next_crash).map(|c| c.1)
+        } else {
+            self.planned_crashes.get(&cause).map(|c| c.0)
+        };
+        let wait = self.decide_restart(now, spec);
         if !self.down {
             self.offsets_at_crash = self
                 .tasks
@@ -260,16 +267,27 @@ impl Simulation {
         }
         self.coord.trigger_wanted = false;
         self.pending_aborts.clear();
-        let restore = self.restore_time();
+        let (remote, local) = self.restore_parts();
+        let restore = remote + local;
+        let local_parts = self.plan.local_recovery;
+        let cause_text = self.causes[cause as usize].clone();
         self.failure_log.push(FailureRecord {
             at_ns: now,
             restored_checkpoint: None,
             replayed_records: 0,
             downtime_ns: 0,
-            detection_ns: self.plan.detection,
-            restart_ns: self.plan.restart_delay,
-            restore_ns: restore,
-            cause: self.causes[cause as usize].clone(),
+            detection_ns: if wait.is_some() {
+                self.plan.detection
+            } else {
+                0
+            },
+            restart_ns: wait.unwrap_or(0),
+            restore_ns: if wait.is_some() { restore } else { 0 },
+            cause: cause_text.clone(),
+            restore_remote_ns: (local_parts && wait.is_some()).then_some(remote),
+            restore_local_ns: (local_parts && wait.is_some()).then_some(local),
+            replay_ns: None,
+            failed_job: wait.is_none(),
         });
         // Everything scheduled belonged to the job that just died; keep only the outside world.
         self.sched.clear();
@@ -279,6 +297,13 @@ impl Simulation {
             t.in_start_queue = false;
         }
         self.down = true;
+        let Some(wait) = wait else {
+            // The restart strategy gave up: the job has failed and the run ends here. What
+            // was still to come is reported as not fired.
+            self.unresolved_failures = self.failure_log.len();
+            self.fail_job(now, cause_text);
+            return;
+        };
         self.schedule_failures(false);
         // Scripted steps still to come are queued again one at a time, in time order.
         let next = self
@@ -292,7 +317,7 @@ impl Simulation {
         let delay = self
             .plan
             .detection
-            .saturating_add(self.plan.restart_delay)
+            .saturating_add(wait)
             .saturating_add(restore);
         self.sched.after(delay, Event::Restart);
         self.recoveries += 1;
@@ -301,23 +326,6 @@ impl Simulation {
             self.sched.after(delay / 2, Event::Crash(c));
             self.planned_crashes.insert(c, (spec, now + delay / 2));
         }
-    }
-
-    /// How long the slowest task takes to download its part of the checkpoint a restart would
-    /// restore now: its state and recorded channel state over the restore bandwidth.
-    fn restore_time(&self) -> Time {
-        let (Some(bw), Some(snap)) = (self.plan.restore_bandwidth, self.coord.last_completed())
-        else {
-            return 0;
-        };
-        snap.tasks
-            .iter()
-            .map(|t| {
-                let bytes = t.state_bytes + t.channel_state_bytes();
-                (u128::from(bytes) * 1_000_000_000).div_ceil(u128::from(bw)) as Time
-            })
-            .max()
-            .unwrap_or(0)
     }
 
     /// Restores every task and channel from the last completed checkpoint and resumes.
@@ -335,8 +343,10 @@ impl Simulation {
         let (ended, closed_inputs) = restored_ends(&self.topo, snap.as_ref());
         for t in 0..self.tasks.len() {
             let local = snap.as_ref().map(|s| &s.tasks[t]);
-            let mut behaviour =
-                local.map_or_else(|| self.initial_behaviours[t].clone(), |l| l.state.clone());
+            let mut behaviour = match (&snap, local) {
+                (Some(s), Some(l)) => self.local_copy_of(t, s).unwrap_or_else(|| l.state.clone()),
+                _ => self.initial_behaviours[t].clone(),
+            };
             if let Behaviour::Source(log) = &mut behaviour {
                 if rewind != 0 {
                     log.offset = log.offset.saturating_add_signed(rewind);
@@ -391,6 +401,7 @@ impl Simulation {
         self.ended_tasks = ended.iter().filter(|&&e| e).count();
         let skip_channel_state = self.mutant == Some(Mutant::RecoverySkipsChannelState);
         let mut ends_to_resend = Vec::new();
+        let mut put_back = Vec::new();
         for c in 0..self.channels.len() {
             let (src, dst) = (self.channels[c].src as usize, self.channels[c].dst as usize);
             let input = self.chan_rt[c].input_index as usize;
@@ -415,6 +426,9 @@ impl Simulation {
             }
             if self.mutant == Some(Mutant::RecoveryReversesChannelState) {
                 recorded.reverse();
+            }
+            if !recorded.is_empty() {
+                put_back.push((c as crate::network::ChannelId, recorded.len() as u32));
             }
             self.channels[c].restore(&mut self.pool, next_seq, &recorded, now);
             let cr = &mut self.chan_rt[c];
@@ -447,11 +461,13 @@ impl Simulation {
             f.restored_checkpoint = restored;
             f.downtime_ns = now - f.at_ns;
         }
+        let first = self.unresolved_failures;
         self.unresolved_failures = self.failure_log.len();
         if let Some(last) = self.failure_log.last_mut() {
             last.replayed_records = replayed;
         }
         self.restart_debloat(now);
+        self.begin_replay(now, &put_back, first);
         // Checkpointing resumes on its period; bank timers and sources start again.
         if self.protocol.takes_snapshots() {
             if let Some(interval) = self.coord.config().interval {

@@ -46,6 +46,8 @@ pub struct RunOutput {
     pub snapshots: Vec<crate::snapshot::GlobalSnapshot>,
     /// Times the failed checkpoints exceeded `tolerable_failures`.
     pub job_failures: u32,
+    /// The job failed: its restart strategy gave up.
+    pub job_failure: Option<crate::failure::JobFailure>,
     /// Names of scripted states and messages, by label index.
     pub labels: crate::workload::Labels,
     /// Every failure and its recovery.
@@ -86,6 +88,9 @@ impl Simulation {
             }
         }
         let now = self.sched.now();
+        if self.rec.replaying != 0 {
+            self.end_replay(now);
+        }
         let over_budget = self.over_budget() && !self.job_done();
         let unfired = self.unfired_failures(now, over_budget);
         for t in 0..self.tasks.len() {
@@ -161,6 +166,7 @@ impl Simulation {
             checkpoints,
             snapshots,
             job_failures,
+            job_failure: self.rec.job_failure.take(),
             events,
             sim_time_ns: now,
             trace: std::mem::replace(&mut self.trace, Trace::new(TraceMode::HashOnly)),
@@ -175,6 +181,8 @@ impl Simulation {
     fn unfired_failures(&mut self, end: Time, over_budget: bool) -> Vec<UnfiredFailure> {
         let ended = if over_budget {
             format!("the run stopped at its event budget at {}", fmt_ns(end))
+        } else if let Some(f) = &self.rec.job_failure {
+            format!("the job failed at {}", fmt_ns(f.at_ns))
         } else {
             format!("the job finished at {}", fmt_ns(end))
         };

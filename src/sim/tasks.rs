@@ -195,6 +195,9 @@ impl Simulation {
             Work::Input(ch, held) => {
                 let msg = self.pool.held(held);
                 self.pool.release_held(held);
+                if self.rec.replaying != 0 {
+                    self.replayed(ch);
+                }
                 self.trace.record(TraceEvent::Receive {
                     t: now,
                     ch,

@@ -45,7 +45,9 @@ fn compare_writes_results_summaries_and_charts_that_agree() {
             .count(),
         2
     );
-    for chart in ["duration", "size", "size-vs-duration"] {
+    // Without failures there is no downtime to chart.
+    assert!(!files.iter().any(|f| f.contains("downtime")), "{files:?}");
+    for chart in ["duration", "size", "size-vs-duration", "latency"] {
         let svg =
             std::fs::read_to_string(dir.path().join(format!("backpressure-{chart}.svg"))).unwrap();
         assert!(
@@ -72,7 +74,7 @@ fn compare_writes_results_summaries_and_charts_that_agree() {
         let cells: Vec<&str> = line.split(',').collect();
         assert_eq!(cells[0], row["protocol"].as_str().unwrap());
         assert_eq!(cells[4], row["duration_p50_ns"].to_string());
-        assert_eq!(cells.len(), 15, "{line}");
+        assert_eq!(cells.len(), 16, "{line}");
         assert_eq!(cells[12], row["latency_p99_ns"].to_string());
         let lat = snapsim::report::fmt_ns(row["latency_p99_ns"].as_u64().unwrap());
         let table_line = stdout.lines().find(|l| l.starts_with(cells[0])).unwrap();

@@ -14,5 +14,6 @@ mod layering;
 mod limits;
 mod properties;
 mod protocols;
+mod restart_strategies;
 mod scenarios;
 mod support;

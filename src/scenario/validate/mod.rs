@@ -1,6 +1,7 @@
 //! The rules of a scenario that its types cannot express.
 
 mod graphs;
+mod recovery;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -135,12 +136,7 @@ pub(super) fn validate(s: &Scenario, limits: &super::Limits) -> Check {
     for (i, f) in s.failures.iter().enumerate() {
         check_failure(s, f, &format!("failures[{i}]"), &names)?;
     }
-    if s.recovery.restart_delay.ns() == 0 {
-        return err("recovery.restart_delay", "must be longer than zero");
-    }
-    if s.recovery.restore_bandwidth.is_some_and(|b| b.0 == 0) {
-        return err("recovery.restore_bandwidth", "must be larger than zero");
-    }
+    recovery::check_recovery(&s.recovery)?;
     limits.check(&estimate)
 }
 
