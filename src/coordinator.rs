@@ -362,6 +362,13 @@ impl Coordinator {
         Some(start + transfer)
     }
 
+    /// The snapshot task `task` acknowledged for pending checkpoint `id`, to add the output
+    /// channel state an output-side alignment timeout found after the acknowledgement (its
+    /// upload was timed at the acknowledgement).
+    pub fn acked_snapshot_mut(&mut self, task: TaskId, id: u64) -> Option<&mut LocalSnapshot> {
+        self.pending.get_mut(&id)?.acks[task as usize].as_mut()
+    }
+
     /// An upload of `id` finished; returns true when that completed the checkpoint.
     pub fn upload_done(&mut self, id: u64, now: Time) -> bool {
         let Some(p) = self.pending.get_mut(&id) else {

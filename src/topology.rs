@@ -87,6 +87,9 @@ pub struct ChannelSpec {
     pub dst: TaskId,
     /// Properties after overrides.
     pub config: ChannelConfig,
+    /// Barriers on this channel always travel aligned: it belongs to a node with a forward or
+    /// broadcast input edge, which Flink does not checkpoint unaligned (FLINK-21945).
+    pub aligned_only: bool,
 }
 
 /// The whole topology.
@@ -127,7 +130,36 @@ fn base_config(n: &NetworkSpec) -> ChannelConfig {
     }
 }
 
+/// Marks every input channel of a task that has a forward or broadcast input edge as
+/// aligned-only (Flink's `StreamPartitioner.isSupportsUnalignedCheckpoint` and FLINK-21945: one
+/// such input edge makes all of the node's input edges unsupported). Tasks of one operator
+/// share their input edges, so the rule holds per node.
+fn mark_aligned_only(tasks: &[TaskSpec], channels: &mut [ChannelSpec]) {
+    let mut pointwise = vec![false; tasks.len()];
+    for t in tasks {
+        for e in &t.outputs {
+            if matches!(e.partition, Partition::Forward | Partition::Broadcast) {
+                for &c in &e.channels {
+                    pointwise[channels[c as usize].dst as usize] = true;
+                }
+            }
+        }
+    }
+    for c in channels.iter_mut() {
+        c.aligned_only = pointwise[c.dst as usize];
+    }
+}
+
 impl Topology {
+    /// True when `task`'s inputs do not support unaligned checkpoints (see
+    /// [`ChannelSpec::aligned_only`]).
+    pub fn aligned_inputs(&self, task: TaskId) -> bool {
+        self.tasks[task as usize]
+            .inputs
+            .first()
+            .is_some_and(|&c| self.channels[c as usize].aligned_only)
+    }
+
     /// Builds the topology of a validated scenario with the run's `seed` (used only by random
     /// graph generators without a seed of their own).
     pub fn build(s: &Scenario, seed: u64) -> Result<Topology, ScenarioError> {
@@ -194,7 +226,12 @@ impl Topology {
                 for j in targets {
                     let dst = first_task[to] + j;
                     let id = channels.len() as ChannelId;
-                    channels.push(ChannelSpec { src, dst, config });
+                    channels.push(ChannelSpec {
+                        src,
+                        dst,
+                        config,
+                        aligned_only: false,
+                    });
                     out.channels.push(id);
                     tasks[dst as usize].inputs.push(id);
                 }
@@ -209,6 +246,13 @@ impl Topology {
                     }
                 }
             }
+        }
+        let force = s
+            .checkpointing
+            .as_ref()
+            .is_none_or(|c| c.force_aligned_pointwise);
+        if force {
+            mark_aligned_only(&tasks, &mut channels);
         }
         Topology {
             tasks,
@@ -301,6 +345,7 @@ impl Topology {
                 src: a as TaskId,
                 dst: b as TaskId,
                 config,
+                aligned_only: false,
             });
             tasks[a].outputs[0].channels.push(id);
             tasks[b].inputs.push(id);

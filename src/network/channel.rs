@@ -7,6 +7,8 @@
 
 use std::collections::VecDeque;
 
+mod prioritise;
+
 use super::pool::{nth, List, Slot, NIL};
 use super::{Latency, Message, MessagePool, TaskId};
 use crate::engine::rng::RngStream;

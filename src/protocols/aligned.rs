@@ -17,7 +17,9 @@
 //! - with one input, alignment takes no time and nothing is blocked.
 //!
 //! With a timeout (`aligned-timeout`, see `aligned_timeout.rs`) an alignment that runs past it
-//! switches to unaligned for that checkpoint.
+//! switches to unaligned for that checkpoint. Under `unaligned`, a task whose inputs do not
+//! support unaligned checkpoints ([`TaskView::aligned_inputs`]) runs this alignment too and
+//! sends its barriers unaligned ([`Aligned::forced`]).
 
 use super::{DeclineReason, Descriptor, Graphs, Promises};
 use super::{snapshot_and_forward, Command, Control, TaskProtocol, TaskView, BARRIER, CANCEL};
@@ -38,6 +40,7 @@ pub(super) static DESCRIPTOR: Descriptor = Descriptor {
     refuses_concurrent: None,
     control_kinds: &[super::BARRIER_KIND, super::CANCEL_KIND],
     params: &[],
+    announces: super::registry::never,
     build: |view, _| Box::new(Aligned::new(view)),
 };
 
@@ -51,6 +54,27 @@ pub(super) struct Alignment {
     /// Switched to unaligned (aligned-timeout only): the snapshot is taken, the remaining
     /// barriers only end the channel recordings.
     pub unaligned: bool,
+    /// Inputs whose barrier has been announced (queued, not yet taken): aligned-timeout
+    /// prioritises them when it switches.
+    pub announced: Vec<bool>,
+    /// Past the timeout at a task whose inputs must stay aligned: it still aligns, then sends
+    /// its barriers unaligned where the outputs allow it.
+    pub late: bool,
+}
+
+impl Alignment {
+    /// An alignment of `id` over `inputs` inputs, started at `since`.
+    pub(super) fn new(id: u64, inputs: usize, since: Time) -> Self {
+        Alignment {
+            id,
+            seen: vec![false; inputs],
+            count: 0,
+            since,
+            unaligned: false,
+            announced: vec![false; inputs],
+            late: false,
+        }
+    }
 }
 
 /// One task's aligned-barrier state.
@@ -62,6 +86,13 @@ pub struct Aligned {
     pub(super) aligning: Option<Alignment>,
     /// For aligned-timeout: switch to unaligned after this long since the trigger.
     pub(super) timeout: Option<Time>,
+    /// The task's inputs do not support unaligned checkpoints (see [`TaskView`]).
+    pub(super) aligned_inputs: bool,
+    /// Send every barrier unaligned once aligned (an unaligned task whose inputs must align).
+    pub(super) overtake_always: bool,
+    /// For aligned-timeout: the checkpoint whose barrier this task sent aligned and whose
+    /// output-side timer is still to fire.
+    pub(super) forwarded: Option<u64>,
 }
 
 impl Aligned {
@@ -72,6 +103,18 @@ impl Aligned {
             current: 0,
             aligning: None,
             timeout: None,
+            aligned_inputs: view.aligned_inputs,
+            overtake_always: false,
+            forwarded: None,
+        }
+    }
+
+    /// An `unaligned` task whose inputs do not support unaligned checkpoints (Flink's
+    /// FLINK-21945): it aligns its inputs, then sends its barriers unaligned.
+    pub fn forced(view: &TaskView) -> Self {
+        Aligned {
+            overtake_always: true,
+            ..Aligned::new(view)
         }
     }
 
@@ -115,7 +158,11 @@ impl Aligned {
             out.push(Command::Ack { id: a.id });
             return;
         }
-        snapshot_and_forward(out, BARRIER, a.id, a.since, false);
+        let overtake = self.overtake_always || a.late;
+        snapshot_and_forward(out, BARRIER, a.id, a.since, overtake);
+        if self.timeout.is_some() && !overtake {
+            self.forwarded = Some(a.id);
+        }
         // Unblock whenever an input may have been blocked: end of input can finish an
         // alignment in which only one barrier (and one block) was seen.
         if self.closed.len() > 1 {
@@ -133,17 +180,16 @@ impl Aligned {
         if starting {
             self.abort_local(out, true);
             self.current = ctl.id;
-            self.aligning = Some(Alignment {
-                id: ctl.id,
-                seen: vec![false; self.closed.len()],
-                count: 0,
-                since: view.now,
-                unaligned: false,
-            });
+            self.aligning = Some(Alignment::new(ctl.id, self.closed.len(), view.now));
         }
         // A FIFO barrier means everything before it on this input has been processed: the
         // input contributes no channel state. A priority barrier overtook data, which the
         // switch to unaligned records, so it is counted only after the switch.
+        if let Some(a) = self.aligning.as_mut().filter(|a| a.count == 0 && !a.unaligned) {
+            // Alignment is measured from the first barrier taken, even when an announcement
+            // started the checkpoint here (and armed its timer) earlier.
+            a.since = view.now;
+        }
         if !ctl.priority {
             self.count_barrier(input);
         }
@@ -207,8 +253,16 @@ impl TaskProtocol for Aligned {
         }
         self.abort_local(out, true);
         self.current = id;
-        snapshot_and_forward(out, BARRIER, id, view.now, false);
+        snapshot_and_forward(out, BARRIER, id, view.now, self.overtake_always);
         out.push(Command::Ack { id });
+        if let Some(timeout) = self.timeout {
+            // The output-side timer of a source (Flink >= 1.16).
+            self.forwarded = Some(id);
+            out.push(Command::SetTimer {
+                at: view.now.saturating_add(timeout),
+                token: id,
+            });
+        }
     }
 
     fn on_control(&mut self, view: &TaskView, input: usize, ctl: Control, out: &mut Vec<Command>) {
@@ -228,7 +282,16 @@ impl TaskProtocol for Aligned {
         self.on_timeout(view, token, out);
     }
 
+    fn on_announcement(&mut self, view: &TaskView, input: usize, ctl: Control, out: &mut Vec<Command>) {
+        if ctl.tag == BARRIER && self.timeout.is_some() {
+            self.announced(view, input, ctl, out);
+        }
+    }
+
     fn on_abort(&mut self, _view: &TaskView, id: u64, out: &mut Vec<Command>) {
+        if self.forwarded == Some(id) {
+            self.forwarded = None;
+        }
         if self.aligning.as_ref().is_some_and(|a| a.id == id) {
             self.aligning = None;
             out.push(Command::UnblockAll);

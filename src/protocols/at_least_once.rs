@@ -42,6 +42,7 @@ pub(super) static DESCRIPTOR: Descriptor = Descriptor {
     refuses_concurrent: None,
     control_kinds: &[super::BARRIER_KIND, super::CANCEL_KIND],
     params: &[],
+    announces: super::registry::never,
     build: |view, _| Box::new(AtLeastOnce::new(view)),
 };
 

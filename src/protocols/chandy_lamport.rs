@@ -28,6 +28,7 @@ pub(super) static DESCRIPTOR: Descriptor = Descriptor {
     refuses_concurrent: None,
     control_kinds: &[super::MARKER_KIND],
     params: &[],
+    announces: super::registry::never,
     build: |view, _| Box::new(ChandyLamport::new(view)),
 };
 

@@ -14,6 +14,14 @@
 //! [`Command::Record`] for input `i` and snapshot `n`, the simulation records every data
 //! message that was queued on `i` or arrives on it until the control message of snapshot `n`
 //! arrives there. A priority control message records exactly the data it overtook.
+//!
+//! Announcements (Flink's `EventAnnouncement`): a protocol whose descriptor asks for them is
+//! told at once, through [`TaskProtocol::on_announcement`], of every FIFO control message that
+//! reaches one of its input queues, before the task takes it. It may answer with
+//! [`Command::Prioritise`], which moves that message to the head of its input queue and records
+//! the data it jumps as the input's channel state. Channels that do not support unaligned
+//! checkpoints ([`TaskView::aligned_inputs`], Flink's pointwise and broadcast edges) are never
+//! announced, never overtaken and never recorded.
 
 pub mod mutants;
 mod mutated;
@@ -115,6 +123,11 @@ pub struct TaskView {
     pub inputs: usize,
     /// True for sources (tasks without inputs in a dataflow job).
     pub is_source: bool,
+    /// The task's inputs do not support unaligned checkpoints (Flink's FLINK-21945: one
+    /// pointwise or broadcast input edge marks all of a node's inputs): barriers reach it
+    /// aligned, and it must align them, whatever the protocol would otherwise do. The
+    /// simulation also keeps priority barriers and output recording off such channels.
+    pub aligned_inputs: bool,
 }
 
 /// A control message as the protocol sees it.
@@ -187,6 +200,26 @@ pub enum Command {
     },
     /// A source stops reading until the coordinator resumes it (stop-the-world).
     PauseSource,
+    /// Move the announced control message of snapshot `id` on input `input` to the head of
+    /// that input queue (behind other priority messages), as a priority message; the data it
+    /// jumps becomes the input's channel state of snapshot `id` (once: an input already being
+    /// recorded keeps what it recorded). If the message is no longer queued, acts as
+    /// [`Command::Record`]. Flink's `convertToPriorityEvent` on an alignment timeout.
+    Prioritise {
+        /// Input index.
+        input: usize,
+        /// Snapshot id.
+        id: u64,
+    },
+    /// The output-side alignment timeout of snapshot `id` (Flink >= 1.16, FLINK-27251): on
+    /// every output channel whose queue still holds this task's FIFO control message of `id`,
+    /// the data ahead of it is copied into the task's snapshot `id` as output channel state
+    /// and the message becomes a priority message at the head of the queue. The copied data is
+    /// still delivered, after it. Channels it has left are untouched.
+    TimeoutOutputs {
+        /// Snapshot id.
+        id: u64,
+    },
 }
 
 /// Why a task gave up a snapshot (Flink's `CheckpointFailureReason` for declines).
@@ -230,6 +263,18 @@ pub trait TaskProtocol {
     fn on_control(&mut self, view: &TaskView, input: usize, ctl: Control, out: &mut Vec<Command>);
     /// Input `input` has ended.
     fn on_end_of_input(&mut self, _view: &TaskView, _input: usize, _out: &mut Vec<Command>) {}
+    /// A FIFO control message reached input `input`'s queue and waits there (sent only to
+    /// protocols whose descriptor asks for announcements). It is not taken: it arrives through
+    /// [`TaskProtocol::on_control`] later, unless [`Command::Prioritise`] moves it first. The
+    /// task may be busy: a protocol answers only with timers and `Prioritise`.
+    fn on_announcement(
+        &mut self,
+        _view: &TaskView,
+        _input: usize,
+        _ctl: Control,
+        _out: &mut Vec<Command>,
+    ) {
+    }
     /// A timer set with [`Command::SetTimer`] fired.
     fn on_timer(&mut self, _view: &TaskView, _token: u64, _out: &mut Vec<Command>) {}
     /// The coordinator aborted checkpoint `id` (declined, expired or subsumed); the simulation
@@ -252,6 +297,7 @@ pub(crate) mod testing {
             now,
             inputs,
             is_source: inputs == 0,
+            aligned_inputs: false,
         }
     }
 

@@ -36,6 +36,12 @@ pub enum Mutant {
     /// Task-local recovery (switched on) that restores a task on its slot from a stale local
     /// copy: the keyed state of the checkpoint before the one restored.
     LocalRecoveryStaleCopy,
+    /// An alignment timeout that prioritises announced barriers without persisting the data
+    /// they jump.
+    TimeoutForgetsJumped,
+    /// An output-side alignment timeout that does not record the data its barrier jumps in
+    /// the output queue.
+    OutputTimeoutForgetsCopied,
 }
 
 impl Mutant {
@@ -52,6 +58,8 @@ impl Mutant {
         Mutant::AtLeastOnceAsExactlyOnce,
         Mutant::DebloatDropsOnShrink,
         Mutant::LocalRecoveryStaleCopy,
+        Mutant::TimeoutForgetsJumped,
+        Mutant::OutputTimeoutForgetsCopied,
     ];
 
     /// The name after `mutant:`.
@@ -68,6 +76,8 @@ impl Mutant {
             Mutant::AtLeastOnceAsExactlyOnce => "at-least-once-as-exactly-once",
             Mutant::DebloatDropsOnShrink => "debloat-drops-on-shrink",
             Mutant::LocalRecoveryStaleCopy => "local-recovery-stale-copy",
+            Mutant::TimeoutForgetsJumped => "timeout-forgets-jumped",
+            Mutant::OutputTimeoutForgetsCopied => "output-timeout-forgets-copied",
         }
     }
 
@@ -99,6 +109,12 @@ impl Mutant {
             Mutant::LocalRecoveryStaleCopy => {
                 "local recovery that restores keyed state from an older checkpoint's local copy"
             }
+            Mutant::TimeoutForgetsJumped => {
+                "an alignment timeout that does not persist the data its prioritised barriers jump"
+            }
+            Mutant::OutputTimeoutForgetsCopied => {
+                "an output-side alignment timeout that forgets the output data its barrier jumps"
+            }
         }
     }
 
@@ -116,6 +132,7 @@ impl Mutant {
             | Mutant::RecoverySkipsChannelState
             | Mutant::RecoveryReversesChannelState => "unaligned",
             Mutant::AtLeastOnceAsExactlyOnce => "at-least-once",
+            Mutant::TimeoutForgetsJumped | Mutant::OutputTimeoutForgetsCopied => "aligned-timeout",
         };
         ProtocolKind::named(name).expect("a mutant breaks a registered protocol")
     }

@@ -60,6 +60,15 @@ impl TaskProtocol for Mutated {
     fn on_end_of_input(&mut self, view: &TaskView, input: usize, out: &mut Vec<Command>) {
         delegate!(self, out, self.inner.on_end_of_input(view, input, out))
     }
+    fn on_announcement(
+        &mut self,
+        view: &TaskView,
+        input: usize,
+        ctl: Control,
+        out: &mut Vec<Command>,
+    ) {
+        delegate!(self, out, self.inner.on_announcement(view, input, ctl, out))
+    }
     fn on_timer(&mut self, view: &TaskView, token: u64, out: &mut Vec<Command>) {
         delegate!(self, out, self.inner.on_timer(view, token, out))
     }

@@ -18,6 +18,7 @@ pub(super) static DESCRIPTOR: Descriptor = Descriptor {
     refuses_concurrent: None,
     control_kinds: &[],
     params: &[],
+    announces: super::registry::never,
     build: |_, _| Box::new(NoSnapshots),
 };
 

@@ -103,8 +103,17 @@ pub struct Descriptor {
     pub control_kinds: &'static [ControlKind],
     /// The scenario fields it reads.
     pub params: &'static [Param],
+    /// Whether, with these parameters, it wants to hear of FIFO control messages as they reach
+    /// an input queue ([`super::TaskProtocol::on_announcement`]) and may prioritise queued ones.
+    /// Off for every protocol that does not: its runs, and their cost, are unchanged.
+    pub announces: fn(&Params) -> bool,
     /// A fresh state machine for one task.
     pub build: fn(&TaskView, &Params) -> Box<dyn TaskProtocol>,
+}
+
+/// `announces` of a protocol that never wants announcements.
+pub(crate) fn never(_: &Params) -> bool {
+    false
 }
 
 /// A protocol, by its entry in the registry. Cheap to copy; compares and orders by its
@@ -198,6 +207,11 @@ impl ProtocolKind {
     /// The scenario fields it reads.
     pub fn params(self) -> &'static [Param] {
         self.0.params
+    }
+
+    /// Whether its tasks want announcements with these parameters (see [`Descriptor`]).
+    pub fn announces(self, params: &Params) -> bool {
+        (self.0.announces)(params)
     }
 
     /// A fresh state machine for one task.

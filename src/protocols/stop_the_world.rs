@@ -27,6 +27,7 @@ pub(super) static DESCRIPTOR: Descriptor = Descriptor {
     refuses_concurrent: None,
     control_kinds: &[super::BARRIER_KIND],
     params: &[],
+    announces: super::registry::never,
     build: |view, _| Box::new(StopTheWorld::new(view)),
 };
 

@@ -8,6 +8,10 @@
 //! not grow with back-pressure; its size grows with the data in flight. The local part is done
 //! when every open input has delivered barrier `n`.
 //!
+//! A task with a forward or broadcast input edge aligns instead (Flink's FLINK-21945: such
+//! edges carry no channel state): see [`build`]. The simulation keeps priority barriers and
+//! output recording off those channels.
+//!
 //! As in Flink, only one unaligned checkpoint is in flight at a task: a newer barrier while an
 //! older checkpoint still waits for barriers declines the older one.
 
@@ -29,8 +33,19 @@ pub(super) static DESCRIPTOR: Descriptor = Descriptor {
     refuses_concurrent: Some(super::UNALIGNED_NEEDS_ONE),
     control_kinds: &[super::BARRIER_KIND, super::CANCEL_KIND],
     params: &[],
-    build: |view, _| Box::new(Unaligned::new(view)),
+    announces: super::registry::never,
+    build: |view, _| build(view),
 };
+
+/// An unaligned task, or an aligned one sending unaligned barriers when its inputs do not
+/// support unaligned checkpoints (Flink's FLINK-21945).
+pub(super) fn build(view: &TaskView) -> Box<dyn TaskProtocol> {
+    if view.aligned_inputs {
+        Box::new(super::aligned::Aligned::forced(view))
+    } else {
+        Box::new(Unaligned::new(view))
+    }
+}
 
 /// One task's unaligned-checkpoint state.
 #[derive(Debug, Clone)]

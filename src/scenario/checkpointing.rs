@@ -35,6 +35,12 @@ pub struct CheckpointingSpec {
     /// Synchronous part of each local snapshot, during which the task does nothing else.
     #[serde(default)]
     pub sync_copy: Duration,
+    /// Forward (pointwise) and broadcast edges do not support unaligned checkpoints, and a node
+    /// with one such input edge aligns all its inputs, as in Flink (FLINK-21945): barriers on
+    /// them travel aligned even in an unaligned or timed-out checkpoint. `false` lets every
+    /// edge go unaligned, for comparison.
+    #[serde(default = "yes", skip_serializing_if = "is_true")]
+    pub force_aligned_pointwise: bool,
     /// Process graphs: the processes the coordinator triggers (default: the first process).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub initiators: Option<Vec<String>>,
@@ -62,6 +68,12 @@ impl CheckpointingSpec {
     }
 }
 
+fn yes() -> bool {
+    true
+}
+fn is_true(b: &bool) -> bool {
+    *b
+}
 fn default_protocol() -> String {
     ProtocolKind::baseline().name().to_string()
 }

@@ -202,6 +202,7 @@ fn build_protocols(
                 now: 0,
                 inputs: t.inputs.len(),
                 is_source: t.role.is_source(),
+                aligned_inputs: topo.aligned_inputs(i as TaskId),
             };
             let inner = protocol.instantiate(&view, params);
             recovery::mutate(inner, mutant)
@@ -259,6 +260,7 @@ impl Simulation {
             |c| c.params_for(protocol),
         );
         let protocols = build_protocols(&topo, protocol, &params, mutant);
+        let announce = protocol.announces(&params);
         let initiators = initiators_of(&topo, cp);
         let mut coord_cfg = CoordinatorConfig::from_spec(cp);
         if let Some(most) = protocol.max_concurrent() {
@@ -321,6 +323,8 @@ impl Simulation {
             debloat,
             overdraft,
             rec: Default::default(),
+            announce,
+            announced: Vec::new(),
         };
         sim.prepare_recovery(scenario, seed);
         sim.schedule_initial(scenario, bank.initial_transfers);

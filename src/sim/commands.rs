@@ -12,6 +12,7 @@ impl Simulation {
             now: self.sched.now(),
             inputs: self.topo.tasks[task as usize].inputs.len(),
             is_source: self.topo.tasks[task as usize].role.is_source(),
+            aligned_inputs: self.topo.aligned_inputs(task),
         }
     }
 
@@ -59,6 +60,8 @@ impl Simulation {
                         .at(at.max(now), Event::ProtocolTimer(task, token));
                 }
                 Command::PauseSource => self.tasks[task as usize].paused = true,
+                Command::Prioritise { input, id } => self.prioritise(task, input, id),
+                Command::TimeoutOutputs { id } => self.timeout_outputs(task, id),
             }
         }
         self.process_aborts();

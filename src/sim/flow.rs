@@ -4,7 +4,8 @@
 use super::recording::record_arrival;
 use super::{Event, Simulation};
 use crate::engine::Time;
-use crate::network::{ChannelId, Message, TaskId};
+use crate::network::{ChannelId, Message, MsgKind, TaskId};
+use crate::protocols::Control;
 use crate::scenario::Partition;
 use crate::trace::TraceEvent;
 use crate::workload::Target;
@@ -94,7 +95,16 @@ impl Simulation {
         for e in 0..self.topo.tasks[task as usize].outputs.len() {
             for i in 0..self.topo.tasks[task as usize].outputs[e].channels.len() {
                 let ch = self.topo.tasks[task as usize].outputs[e].channels[i];
-                self.send(ch, &msg, None);
+                if msg.priority && self.topo.channels[ch as usize].aligned_only {
+                    // A channel that does not support unaligned checkpoints: never overtaken.
+                    let fifo = Message {
+                        priority: false,
+                        ..msg
+                    };
+                    self.send(ch, &fifo, None);
+                } else {
+                    self.send(ch, &msg, None);
+                }
             }
         }
     }
@@ -173,7 +183,21 @@ impl Simulation {
         c.set_scheduled_arrival(None);
         let dst = c.dst;
         let cr = &mut self.chan_rt[ch as usize];
-        let (n, priority) = if cr.recording.is_empty() {
+        let announce = self.announce && !self.topo.channels[ch as usize].aligned_only;
+        let (n, priority) = if announce && cr.recording.is_empty() {
+            let announced = &mut self.announced;
+            c.arrive_announcing(&mut self.pool, now, |m| announced.push(*m))
+        } else if announce {
+            let local = &mut self.tasks[dst as usize].local;
+            let recording = &mut cr.recording;
+            let announced = &mut self.announced;
+            c.arrive_each(&mut self.pool, now, |m| {
+                record_arrival(local, recording, ch, m);
+                if m.kind == MsgKind::Control && !m.priority {
+                    announced.push(*m);
+                }
+            })
+        } else if cr.recording.is_empty() {
             c.arrive(&mut self.pool, now)
         } else {
             let local = &mut self.tasks[dst as usize].local;
@@ -203,6 +227,28 @@ impl Simulation {
             }
             self.request_start(dst);
         }
+        if !self.announced.is_empty() {
+            self.announce_arrivals(ch);
+        }
         self.ensure_arrival(ch);
+    }
+
+    /// Tells the receiver of `ch` of the FIFO control messages that just reached its input
+    /// queue (Flink's priority `EventAnnouncement`), before it takes them.
+    #[cold]
+    fn announce_arrivals(&mut self, ch: ChannelId) {
+        let dst = self.channels[ch as usize].dst;
+        let input = self.chan_rt[ch as usize].input_index as usize;
+        let mut announced = std::mem::take(&mut self.announced);
+        for m in announced.drain(..) {
+            let ctl = Control {
+                tag: m.tag,
+                id: m.num,
+                trigger_time: m.created_at,
+                priority: false,
+            };
+            self.with_protocol(dst, |p, v, out| p.on_announcement(v, input, ctl, out));
+        }
+        self.announced = announced;
     }
 }

@@ -182,6 +182,10 @@ pub struct Simulation {
     overdraft: Option<Box<debloat::OverdraftRt>>,
     /// The restart strategy, lost slots and the measured replay.
     rec: restarts::RecoveryRt,
+    /// The protocol wants announcements of queued barriers (and may prioritise them).
+    announce: bool,
+    /// Control messages announced by the current arrival.
+    announced: Vec<Message>,
 }
 
 impl Simulation {

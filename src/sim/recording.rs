@@ -3,6 +3,7 @@
 use super::Simulation;
 use crate::engine::Time;
 use crate::network::{ChannelId, Message, MsgKind, TaskId};
+use crate::protocols::Mutant;
 use crate::snapshot::LocalSnapshot;
 use crate::trace::TraceEvent;
 
@@ -51,6 +52,9 @@ impl Simulation {
         if overtake_outputs {
             for edge in &spec.outputs {
                 for &ch in &edge.channels {
+                    if self.topo.channels[ch as usize].aligned_only {
+                        continue; // its barrier is not sent with priority
+                    }
                     let data: Vec<Message> = self.channels[ch as usize]
                         .out_queue(&self.pool)
                         .filter(|m| m.is_data())
@@ -155,6 +159,85 @@ impl Simulation {
             .find(|l| l.id == id)
         {
             local.input_state.push((ch, recorded));
+        }
+    }
+
+    /// Moves the announced barrier of snapshot `id` on input `input` of `task` to the head of
+    /// that input queue; the data it jumps becomes the input's channel state (unless the input
+    /// already has its recording: then it holds exactly that data already). A barrier no
+    /// longer queued leaves the input to be recorded until it comes.
+    pub(super) fn prioritise(&mut self, task: TaskId, input: usize, id: u64) {
+        let ch = self.topo.tasks[task as usize].inputs[input];
+        let ti = task as usize;
+        let recorded = self.tasks[ti]
+            .local
+            .iter()
+            .find(|l| l.id == id)
+            .is_some_and(|l| l.input_state.iter().any(|(c, _)| *c == ch));
+        let Some(jumped) = self.channels[ch as usize].prioritise_inbox(&mut self.pool, id) else {
+            if !recorded {
+                self.start_recording(task, input, id);
+            }
+            return;
+        };
+        if !recorded {
+            let jumped = if self.mutant == Some(Mutant::TimeoutForgetsJumped) {
+                Vec::new()
+            } else {
+                jumped
+            };
+            if let Some(local) = self.tasks[ti].local.iter_mut().find(|l| l.id == id) {
+                local.input_state.push((ch, jumped));
+            }
+        }
+        // The barrier is taken next, as a priority arrival would be.
+        let cr = &mut self.chan_rt[ch as usize];
+        if !cr.blocked {
+            let ready = &mut self.tasks[ti].ready;
+            if cr.in_ready {
+                ready.retain(|&r| r != ch);
+            }
+            ready.push_front(ch);
+            cr.in_ready = true;
+            self.request_start(task);
+        }
+    }
+
+    /// The output-side alignment timeout of snapshot `id` at `task`: each output queue that
+    /// still holds its FIFO barrier gives the data ahead of it to the task's snapshot as output
+    /// channel state, and the barrier goes ahead as a priority barrier. The copied data is
+    /// still delivered; the receiver takes it after the barrier, so it records none of it.
+    pub(super) fn timeout_outputs(&mut self, task: TaskId, id: u64) {
+        let ti = task as usize;
+        let has_snapshot = self.tasks[ti].local.iter().any(|l| l.id == id)
+            || self.coord.acked_snapshot_mut(task, id).is_some();
+        if !has_snapshot {
+            return;
+        }
+        for e in 0..self.topo.tasks[ti].outputs.len() {
+            for k in 0..self.topo.tasks[ti].outputs[e].channels.len() {
+                let ch = self.topo.tasks[ti].outputs[e].channels[k];
+                if self.topo.channels[ch as usize].aligned_only {
+                    continue;
+                }
+                let Some(mut data) = self.channels[ch as usize].prioritise_out(&mut self.pool, id)
+                else {
+                    continue;
+                };
+                if self.mutant == Some(Mutant::OutputTimeoutForgetsCopied) {
+                    data.clear();
+                }
+                if !data.is_empty() {
+                    let snap = match self.tasks[ti].local.iter_mut().find(|l| l.id == id) {
+                        Some(l) => Some(l),
+                        None => self.coord.acked_snapshot_mut(task, id),
+                    };
+                    if let Some(snap) = snap {
+                        snap.output_state.push((ch, data));
+                    }
+                }
+                self.pump(ch);
+            }
         }
     }
 }

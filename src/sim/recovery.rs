@@ -388,6 +388,7 @@ impl Simulation {
                 now,
                 inputs: spec.inputs.len(),
                 is_source: spec.role.is_source(),
+                aligned_inputs: self.topo.aligned_inputs(t as TaskId),
             };
             let mut p = mutate(self.protocol.instantiate(&view, &self.params), self.mutant);
             let mut ignored = Vec::new();

@@ -1,5 +1,6 @@
 //! Integration tests: one binary, one module per concern.
 
+mod alignment_timeout;
 mod backpressure;
 mod bad_input;
 mod bench;

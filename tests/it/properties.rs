@@ -307,7 +307,8 @@ fn render(j: &Job, protocol: ProtocolKind) -> Value {
         "checkpointing": {
             "protocol": protocol.name(),
             "interval": format!("{}ms", j.interval_ms),
-            "alignment_timeout": "2ms",
+            "alignment_timeout": (["2ms", "500us", "20ms"][(j.interval_ms % 3) as usize]),
+            "force_aligned_pointwise": !j.keys.is_multiple_of(4),
             "storage_bandwidth": "50MB/s",
             "sync_copy": "20us"
         },

@@ -190,6 +190,7 @@ const CHECKPOINTING_FIELDS: &[&str] = &[
     "tolerable_failures",
     "storage_bandwidth",
     "sync_copy",
+    "force_aligned_pointwise",
     "initiators",
 ];
 
@@ -217,6 +218,12 @@ fn check_checkpointing(c: &CheckpointingSpec, process_graph: bool, names: &Names
     }
     if c.storage_bandwidth.is_some_and(|b| b.0 == 0) {
         return err(format!("{p}.storage_bandwidth"), "must be larger than zero");
+    }
+    if !c.force_aligned_pointwise && process_graph {
+        return err(
+            format!("{p}.force_aligned_pointwise"),
+            "only for jobs: a process graph has no forward or broadcast edges",
+        );
     }
     if let Some(list) = &c.initiators {
         if !process_graph {
