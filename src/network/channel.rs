@@ -618,6 +618,45 @@ impl Channel {
         self.scheduled_arrival = NO_ARRIVAL;
     }
 
+    /// Data bytes on the wire and in the input queue: the receiver's credit in use.
+    #[inline]
+    pub fn credit_in_use(&self) -> u64 {
+        self.queued_bytes
+    }
+
+    /// Data bytes in the output queue.
+    #[inline]
+    pub fn out_bytes(&self) -> u64 {
+        self.out_bytes
+    }
+
+    /// Data bytes in the output queue beyond its capacity: what the sender took beyond its
+    /// buffers (its overdraft).
+    #[inline]
+    pub fn out_excess(&self) -> u64 {
+        self.out_bytes.saturating_sub(self.config.out_capacity)
+    }
+
+    /// Drops data from the head of the output queue while it holds more than its capacity,
+    /// stopping at the first control message, and returns how many messages went. Only a
+    /// deliberately broken variant does this: the data is lost.
+    pub fn drop_out_excess(&mut self, pool: &mut MessagePool) -> usize {
+        let mut dropped = 0;
+        while self.out_bytes > self.config.out_capacity {
+            match self.out_queue.front(pool) {
+                Some(s) if s.is_data() => {
+                    let bytes = u64::from(s.bytes);
+                    let i = self.out_queue.pop_front(pool).expect("a head");
+                    pool.release(i);
+                    self.out_bytes -= bytes;
+                    dropped += 1;
+                }
+                _ => break,
+            }
+        }
+        dropped
+    }
+
     /// Messages sent so far (the next sequence number).
     pub fn sent(&self) -> u64 {
         self.next_seq

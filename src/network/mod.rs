@@ -12,7 +12,9 @@
 //! need none, but stay in FIFO order with the data unless sent with priority. The network does
 //! not interpret them.
 
+pub mod buffers;
 mod channel;
+pub mod debloat;
 mod latency;
 mod pool;
 

@@ -30,6 +30,9 @@ pub enum Mutant {
     SinkEarlyCommit,
     /// At-least-once barrier tracking passed off as exactly-once.
     AtLeastOnceAsExactlyOnce,
+    /// Buffer debloating (forced on, with a short target) that drops the queued output data
+    /// a shrunk buffer no longer holds.
+    DebloatDropsOnShrink,
     /// Task-local recovery (switched on) that restores a task on its slot from a stale local
     /// copy: the keyed state of the checkpoint before the one restored.
     LocalRecoveryStaleCopy,
@@ -57,6 +60,7 @@ impl Mutant {
         Mutant::SourceRewindTooShort,
         Mutant::SinkEarlyCommit,
         Mutant::AtLeastOnceAsExactlyOnce,
+        Mutant::DebloatDropsOnShrink,
         Mutant::LocalRecoveryStaleCopy,
         Mutant::TimeoutForgetsJumped,
         Mutant::OutputTimeoutForgetsCopied,
@@ -75,6 +79,7 @@ impl Mutant {
             Mutant::SourceRewindTooShort => "source-rewind-too-short",
             Mutant::SinkEarlyCommit => "sink-early-commit",
             Mutant::AtLeastOnceAsExactlyOnce => "at-least-once-as-exactly-once",
+            Mutant::DebloatDropsOnShrink => "debloat-drops-on-shrink",
             Mutant::LocalRecoveryStaleCopy => "local-recovery-stale-copy",
             Mutant::TimeoutForgetsJumped => "timeout-forgets-jumped",
             Mutant::OutputTimeoutForgetsCopied => "output-timeout-forgets-copied",
@@ -104,6 +109,9 @@ impl Mutant {
             Mutant::AtLeastOnceAsExactlyOnce => {
                 "at-least-once barrier tracking passed off as exactly-once"
             }
+            Mutant::DebloatDropsOnShrink => {
+                "buffer debloating that drops the queued data a shrunk buffer no longer holds"
+            }
             Mutant::LocalRecoveryStaleCopy => {
                 "local recovery that restores keyed state from an older checkpoint's local copy"
             }
@@ -127,6 +135,7 @@ impl Mutant {
             | Mutant::SourceRewindTooFar
             | Mutant::SourceRewindTooShort
             | Mutant::SinkEarlyCommit
+            | Mutant::DebloatDropsOnShrink
             | Mutant::LocalRecoveryStaleCopy
             | Mutant::IncrementalForgetsChangedKey => "aligned",
             Mutant::UnalignedForgetsOvertaken

@@ -43,6 +43,29 @@ pub struct Metrics {
     pub timeline: Timeline,
     /// Per task.
     pub tasks: Vec<TaskMetrics>,
+    /// Per input gate, what buffer debloating came to; absent when it is off.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub buffer_debloat: Vec<GateMetrics>,
+}
+
+/// One input gate under buffer debloating.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct GateMetrics {
+    /// The receiving task.
+    pub task: String,
+    /// The upstream operator (or process group) the gate reads from.
+    pub from: String,
+    /// The buffer size in force at the end, in bytes.
+    pub final_buffer_size: u64,
+    /// The buffer size averaged over the debloating periods, in bytes.
+    pub mean_buffer_size: u64,
+    /// Data bytes in flight to the gate (senders' queues, wire, input queues), averaged over
+    /// the periods.
+    pub mean_in_flight_bytes: u64,
+    /// The most data bytes in flight to the gate seen at a period.
+    pub max_in_flight_bytes: u64,
+    /// Buffer sizes announced to the senders.
+    pub announcements: u64,
 }
 
 /// A run over time, in buckets of a hundredth of the scenario's duration (wider for a run
@@ -192,6 +215,19 @@ impl RunResult {
                     records_out: t.records_out,
                     backpressure_ns: t.backpressure_ns,
                     state_bytes: t.state_bytes,
+                })
+                .collect(),
+            buffer_debloat: run
+                .debloat
+                .iter()
+                .map(|g| GateMetrics {
+                    task: g.task.clone(),
+                    from: g.from.clone(),
+                    final_buffer_size: g.final_size,
+                    mean_buffer_size: g.mean_size,
+                    mean_in_flight_bytes: g.mean_in_flight,
+                    max_in_flight_bytes: g.max_in_flight,
+                    announcements: g.announcements,
                 })
                 .collect(),
         };

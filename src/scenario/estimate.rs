@@ -338,6 +338,15 @@ fn in_flight_need(s: &Scenario, channels: u64, message: u64, initial: &(u64, Str
             cap_field = format!("links[{i}].in_buffer");
         }
     }
+    if let Some(b) = s.network.buffer_model() {
+        // Every buffer of the gate at one channel, its sender's one and the overdraft.
+        let buffers = u64::from(b.exclusive_per_channel)
+            + u64::from(b.floating_per_gate)
+            + u64::from(b.max_overdraft_buffers_per_gate)
+            + 1;
+        capacity = buffers.saturating_mul(b.segment_size.bytes());
+        cap_field = String::from("network.buffers");
+    }
     let per_channel = (capacity / message).saturating_add(1);
     let buffered = if s.dataflow.is_some() {
         channels.saturating_mul(per_channel)

@@ -247,7 +247,8 @@ impl Simulation {
         let limit = scenario.duration.ns();
         let mut labels = Labels::default();
         let mut bank = BankSetup::default();
-        let (channels, chan_rt) = build_channels(&topo);
+        let (mut channels, chan_rt) = build_channels(&topo);
+        let (debloat, overdraft) = super::debloat::setup(scenario, &topo, &mut channels, mutant);
         // Labels are numbered in the order they are first met: the tasks' before the steps'.
         let tasks = build_tasks(scenario, &topo, &streams, limit, &mut labels, &mut bank);
         let script = script_of(scenario)
@@ -320,6 +321,8 @@ impl Simulation {
             script_order: Vec::new(),
             script_chain: None,
             unresolved_failures: 0,
+            debloat,
+            overdraft,
             rec: Default::default(),
             announce,
             announced: Vec::new(),
@@ -360,6 +363,7 @@ impl Simulation {
                 }
             }
         }
+        self.schedule_debloat(0);
         if let Some(sc) = script_of(scenario) {
             // Steps run in time order, ties in file order (the queue's sequence numbers).
             let mut order: Vec<usize> = (0..sc.steps.len()).collect();

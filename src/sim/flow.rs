@@ -81,6 +81,9 @@ impl Simulation {
         }
         out.clear();
         self.out_buf = out;
+        if self.overdraft.is_some() {
+            self.check_overdraft(task);
+        }
     }
 
     /// Sends control message `msg` on every output channel of `task`.
@@ -138,6 +141,10 @@ impl Simulation {
             t.full_outputs += 1;
         } else {
             t.full_outputs -= 1;
+            if t.full_outputs == 0 && self.overdraft.is_some() {
+                self.release_overdraft(src);
+            }
+            let t = &mut self.tasks[src as usize];
             if t.full_outputs == 0 && t.out_blocked {
                 t.out_blocked = false;
                 t.backpressure_ns += self.sched.now() - t.blocked_since;
@@ -200,6 +207,9 @@ impl Simulation {
             })
         };
         if n > 0 {
+            if let Some(d) = self.debloat.as_deref_mut() {
+                d.arrived(ch, now);
+            }
             let cr = &mut self.chan_rt[ch as usize];
             if !cr.blocked {
                 let ready = &mut self.tasks[dst as usize].ready;

@@ -24,6 +24,7 @@ mod build;
 mod checkpoints;
 mod commands;
 mod counters;
+mod debloat;
 mod flow;
 mod recording;
 mod recovery;
@@ -34,6 +35,7 @@ mod scripts;
 mod tasks;
 
 pub use counters::{Counters, MAX_BUCKETS};
+pub use debloat::GateSummary;
 pub use run::{RunOutput, TaskSummary};
 
 use std::collections::VecDeque;
@@ -77,6 +79,9 @@ pub enum Event {
     Restart,
     /// A link stall (index into the failure plan) begins.
     Stall(u32),
+    /// Buffer debloating's period: every input gate recomputes its buffer size. Scheduled
+    /// only when debloating is on.
+    DebloatTick,
 }
 
 /// Size of a control message on the wire (Flink's barrier is a few dozen bytes).
@@ -171,6 +176,10 @@ pub struct Simulation {
     script_chain: Option<usize>,
     /// The first failure record not yet ended by a restart.
     unresolved_failures: usize,
+    /// Buffer debloating, when it is on.
+    debloat: Option<Box<debloat::DebloatRt>>,
+    /// Overdraft buffers, with the buffer model.
+    overdraft: Option<Box<debloat::OverdraftRt>>,
     /// The restart strategy, lost slots and the measured replay.
     rec: restarts::RecoveryRt,
     /// The protocol wants announcements of queued barriers (and may prioritise them).
@@ -278,6 +287,7 @@ impl Model for Simulation {
             Event::Crash(cause) => self.crash(cause),
             Event::Restart => self.restart(),
             Event::Stall(i) => self.on_stall(i),
+            Event::DebloatTick => self.on_debloat_tick(),
             Event::ProtocolTimer(task, token) => {
                 self.tasks[task as usize]
                     .actions

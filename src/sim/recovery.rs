@@ -467,6 +467,7 @@ impl Simulation {
         if let Some(last) = self.failure_log.last_mut() {
             last.replayed_records = replayed;
         }
+        self.restart_debloat(now);
         self.begin_replay(now, &put_back, first);
         // Checkpointing resumes on its period; bank timers and sources start again.
         if self.protocol.takes_snapshots() {

@@ -61,6 +61,8 @@ pub struct RunOutput {
     /// Per task: for a source, how many records of its log it read (one past the highest
     /// offset); 0 for other tasks.
     pub source_log_ends: Vec<u64>,
+    /// Per input gate, what buffer debloating came to; empty when it is off.
+    pub debloat: Vec<super::GateSummary>,
 }
 
 impl Simulation {
@@ -157,6 +159,7 @@ impl Simulation {
             over_budget,
             unfired,
             source_log_ends: self.tasks.iter().map(|t| t.log_end).collect(),
+            debloat: self.debloat_summaries(),
             failures: std::mem::take(&mut self.failure_log),
             final_states: self.tasks.iter().map(|t| t.behaviour.clone()).collect(),
             labels: self.labels.clone(),

@@ -135,6 +135,10 @@ impl Simulation {
             self.take_from(task, ch);
             return;
         }
+        // Nothing to take: the task's input gates are idle.
+        if let Some(d) = self.debloat.as_deref_mut() {
+            d.idle(task, now);
+        }
     }
 
     /// Takes the next message from input channel `ch` and starts processing it.
@@ -157,6 +161,9 @@ impl Simulation {
         }
         if msg.priority && msg.kind == MsgKind::Control {
             cr.last_priority = Some((msg.num, msg.value as u64));
+        }
+        if let Some(d) = self.debloat.as_deref_mut() {
+            d.took(ch, msg.bytes, self.sched.now());
         }
         self.prefetch_next_input(task);
         let t = &mut self.tasks[ti];

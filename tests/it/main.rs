@@ -7,6 +7,7 @@ mod bench;
 mod bounds;
 mod cli;
 mod compare;
+mod debloating;
 mod determinism;
 mod failures;
 mod golden;

@@ -308,14 +308,25 @@ fn render(j: &Job, protocol: ProtocolKind) -> Value {
     if let Some(b) = backend {
         checkpointing["state_backend"] = b;
     }
+    let mut network = json!({
+        "latency": {"uniform": {"min": format!("{}us", j.latency_min_us), "max": format!("{}us", j.latency_min_us + j.latency_spread_us)}},
+        "out_buffer": format!("{}KiB", j.buffer_kib),
+        "in_buffer": format!("{}KiB", j.buffer_kib)
+    });
+    if j.buffer_kib.is_multiple_of(3) {
+        // Flink's buffer model with debloating, quick enough to resize within a short run;
+        // overdraft from none to a few buffers.
+        network = json!({
+            "latency": network["latency"],
+            "buffers": {"segment_size": format!("{}KiB", j.buffer_kib / 3), "floating_per_gate": 4,
+                        "max_overdraft_buffers_per_gate": j.latency_spread_us % 3},
+            "buffer_debloat": {"enabled": true, "target": "2ms", "period": "5ms", "samples": 3}
+        });
+    }
     json!({
         "name": "generated",
         "duration": format!("{}ms", j.duration_ms),
-        "network": {
-            "latency": {"uniform": {"min": format!("{}us", j.latency_min_us), "max": format!("{}us", j.latency_min_us + j.latency_spread_us)}},
-            "out_buffer": format!("{}KiB", j.buffer_kib),
-            "in_buffer": format!("{}KiB", j.buffer_kib)
-        },
+        "network": network,
         "dataflow": {"operators": operators, "edges": edges},
         "checkpointing": checkpointing,
         "failures": failures,

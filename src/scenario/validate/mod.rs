@@ -85,6 +85,9 @@ pub(super) fn validate(s: &Scenario, limits: &super::Limits) -> Check {
         limits.check(&estimate)?;
     }
     check_network(&s.network)?;
+    s.network
+        .check_buffers(&s.links)
+        .or_else(|(path, message)| err(path, message))?;
     let names = match (&s.dataflow, &s.processes) {
         (Some(_), Some(_)) => {
             return err(".", "give either `dataflow` or `processes`, not both");
