@@ -214,6 +214,15 @@ pub struct SweepRow {
     pub ok: bool,
     /// The run's trace hash.
     pub trace_hash: String,
+    /// Mean downtime per failure the job restarted from; absent without one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub downtime_ns_mean: Option<u64>,
+    /// Median bytes a checkpoint uploaded (with a state backend).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checkpointed_bytes_p50: Option<u64>,
+    /// Median bytes a checkpoint references (with a state backend).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub full_bytes_p50: Option<u64>,
 }
 
 /// Sets the field at a dotted `path` (`checkpointing.interval`, `dataflow.operators[4].cost`)
@@ -419,6 +428,9 @@ pub fn run_points(
                 throughput_per_sec: row.throughput_per_sec,
                 ok: r.verdict.ok,
                 trace_hash: r.trace_hash.clone(),
+                downtime_ns_mean: row.downtime_ns_mean,
+                checkpointed_bytes_p50: row.checkpointed_bytes_p50,
+                full_bytes_p50: row.full_bytes_p50,
             })
         })
         .collect()
@@ -443,7 +455,7 @@ pub fn rows_csv(rows: &[SweepRow]) -> String {
         s.push_str(n);
         s.push(',');
     }
-    s.push_str("protocol,seed,checkpoints_completed,duration_p50_ns,duration_p99_ns,state_bytes_p50,channel_state_bytes_p50,throughput_per_sec,ok,trace_hash\n");
+    s.push_str("protocol,seed,checkpoints_completed,duration_p50_ns,duration_p99_ns,state_bytes_p50,channel_state_bytes_p50,throughput_per_sec,ok,trace_hash,downtime_ns_mean,checkpointed_bytes_p50,full_bytes_p50\n");
     for r in rows {
         s.push_str(&format!("{},", r.index));
         for (_, v) in &r.vary {
@@ -451,7 +463,7 @@ pub fn rows_csv(rows: &[SweepRow]) -> String {
             s.push(',');
         }
         s.push_str(&format!(
-            "{},{},{},{},{},{},{},{},{},{}\n",
+            "{},{},{},{},{},{},{},{},{},{},{},{},{}\n",
             r.protocol,
             r.seed,
             r.checkpoints_completed,
@@ -461,7 +473,10 @@ pub fn rows_csv(rows: &[SweepRow]) -> String {
             opt(r.channel_state_bytes_p50),
             r.throughput_per_sec,
             r.ok,
-            r.trace_hash
+            r.trace_hash,
+            opt(r.downtime_ns_mean),
+            opt(r.checkpointed_bytes_p50),
+            opt(r.full_bytes_p50)
         ));
     }
     s

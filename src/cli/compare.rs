@@ -111,8 +111,9 @@ fn chosen_protocols(
     Ok(chosen)
 }
 
-/// Duration, size and size against duration over all runs; record latency, and downtime when a
-/// run failed; then a timeline per protocol.
+/// Duration, size and size against duration over all runs; record latency; downtime when a run
+/// failed; checkpointed against full size and the phases when a state backend is set; then a
+/// timeline per protocol.
 fn compare_charts(
     name: &str,
     seeds: &str,
@@ -141,6 +142,14 @@ fn compare_charts(
         charts::downtime(
             results,
             &format!("{name}: downtime per failure, by part ({seeds})"),
+        ),
+        charts::checkpointed_vs_full(
+            results,
+            &format!("{name}: checkpointed against full size, first seed"),
+        ),
+        charts::phases(
+            results,
+            &format!("{name}: sync and async phase per protocol ({seeds})"),
         ),
     ];
     all.extend(costs.into_iter().filter_map(Result::transpose));

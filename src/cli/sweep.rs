@@ -291,11 +291,13 @@ fn write_sweep(
         return Err(Failure::BadInput("the sweep varies no field".into()));
     };
     let series = |metric: &dyn Fn(&SweepRow) -> Option<f64>| line_series(rows, values, metric);
+    // Titles name the field by its last part; the x axis gives the whole path.
+    let field = path.rsplit('.').next().unwrap_or(path);
     let charts = [
         charts::lines(
             "sweep-duration",
             &format!(
-                "{}: median checkpoint duration against {path}",
+                "{}: median checkpoint duration against {field}",
                 meta.scenario
             ),
             path,
@@ -305,7 +307,7 @@ fn write_sweep(
         ),
         charts::lines(
             "sweep-size",
-            &format!("{}: median snapshot size against {path}", meta.scenario),
+            &format!("{}: median snapshot size against {field}", meta.scenario),
             path,
             "operator + channel state (KiB)",
             values,
@@ -315,7 +317,36 @@ fn write_sweep(
             }),
         ),
     ];
-    write_charts(set, "", charts)
+    // Costs only some scenarios have: downtime (failures), checkpointed bytes (a state backend).
+    let has = |metric: &dyn Fn(&SweepRow) -> Option<u64>| rows.iter().any(|r| metric(r).is_some());
+    let mut costs = Vec::new();
+    if has(&|r| r.downtime_ns_mean) {
+        costs.push(charts::lines(
+            "sweep-downtime",
+            &format!(
+                "{}: mean downtime per failure against {field}",
+                meta.scenario
+            ),
+            path,
+            "downtime per failure (ms)",
+            values,
+            &series(&|r| r.downtime_ns_mean.map(|d| d as f64 / 1e6)),
+        ));
+    }
+    if has(&|r| r.checkpointed_bytes_p50) {
+        costs.push(charts::lines(
+            "sweep-checkpointed",
+            &format!(
+                "{}: median checkpointed size against {field}",
+                meta.scenario
+            ),
+            path,
+            "bytes uploaded per checkpoint (KiB)",
+            values,
+            &series(&|r| r.checkpointed_bytes_p50.map(|b| b as f64 / 1024.0)),
+        ));
+    }
+    write_charts(set, "", charts.into_iter().chain(costs))
 }
 
 /// One chart line per protocol and value of the other varied fields, with a sample of

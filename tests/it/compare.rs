@@ -186,6 +186,94 @@ fn sweep_output_is_the_same_on_one_thread_two_threads_and_two_merged_shards() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("one missing"));
 }
 
+/// Sweeps chart the costs their scenario has: downtime with failures, checkpointed bytes with a
+/// state backend; the figures survive a sharded sweep's merge.
+#[test]
+fn sweeps_chart_downtime_and_checkpointed_size_when_the_scenario_has_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = |n: &str| dir.path().join(n).to_str().unwrap().to_string();
+    let ok = |args: &[&str]| {
+        let o = snapsim(args);
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    };
+    let column = |dir: &str, name: &str| -> Vec<(String, Option<u64>)> {
+        let csv = std::fs::read_to_string(format!("{dir}/sweep.csv")).unwrap();
+        let mut lines = csv.lines();
+        let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+        let at = header.iter().position(|h| *h == name).unwrap();
+        lines
+            .map(|l| {
+                let cells: Vec<&str> = l.split(',').collect();
+                (cells[1].to_string(), cells[at].parse().ok())
+            })
+            .collect()
+    };
+    let vary = "recovery.local_recovery=false,true";
+    let common = [
+        "scenarios/recovery-cost.json",
+        "--vary",
+        vary,
+        "--protocols",
+        "aligned",
+        "--seeds",
+        "1",
+    ];
+    let whole = d("whole");
+    ok(&[&["sweep"][..], &common, &["--out", &whole]].concat());
+    ok(&[
+        &["sweep"][..],
+        &common,
+        &["--shard", "0/2", "--out", &d("s0")],
+    ]
+    .concat());
+    ok(&[
+        &["sweep"][..],
+        &common,
+        &["--shard", "1/2", "--out", &d("s1")],
+    ]
+    .concat());
+    ok(&["merge", &d("s0"), &d("s1"), "--out", &d("merged")]);
+    assert_eq!(
+        read_dir_sorted(dir.path().join("merged").as_path()),
+        read_dir_sorted(dir.path().join("whole").as_path())
+    );
+    assert!(dir.path().join("whole/sweep-downtime.png").exists());
+    assert!(!dir.path().join("whole/sweep-checkpointed.png").exists());
+    let downtime = column(&whole, "downtime_ns_mean");
+    assert_eq!(downtime[0].0, "false");
+    let (remote, local) = (downtime[0].1.unwrap(), downtime[1].1.unwrap());
+    assert!(
+        local < remote,
+        "local recovery {local} against remote {remote}"
+    );
+
+    let inc = d("inc");
+    ok(&[
+        "sweep",
+        "scenarios/incremental.json",
+        "--vary",
+        "checkpointing.state_backend.incremental=false,true",
+        "--protocols",
+        "aligned",
+        "--seeds",
+        "1",
+        "--out",
+        &inc,
+    ]);
+    assert!(dir.path().join("inc/sweep-checkpointed.svg").exists());
+    let uploaded = column(&inc, "checkpointed_bytes_p50");
+    let full = column(&inc, "full_bytes_p50");
+    let (all, delta) = (uploaded[0].1.unwrap(), uploaded[1].1.unwrap());
+    assert!(delta * 3 < all, "incremental uploads {delta} against {all}");
+    // A full checkpoint uploads what it references.
+    assert_eq!(full[0].1, Some(all));
+}
+
 #[test]
 fn trace_exports_and_the_paper_diagram_are_written() {
     let dir = tempfile::tempdir().unwrap();

@@ -1,5 +1,5 @@
-//! What checkpoints and failures cost the job: downtime per failure, split into its parts, and
-//! record latency.
+//! What checkpoints and failures cost the job: record latency, downtime per failure split into
+//! its parts, checkpointed against full size, and the sync and async phases.
 
 use plotters::prelude::*;
 
@@ -192,6 +192,164 @@ pub fn latency(runs: &[RunResult], title: &str) -> Result<Option<Chart>, String>
         }};
     }
     render("latency", &|r| draw!(r), &|r| draw!(r)).map(Some)
+}
+
+/// Checkpointed bytes (what each checkpoint uploaded) and full bytes (everything it references)
+/// against the checkpoint's trigger time, one pair of lines per protocol (its first seed): the
+/// gap is what incremental and changelog checkpoints save, and a compaction shows as a spike of
+/// the checkpointed line. `None` when no run has a state backend.
+pub fn checkpointed_vs_full(runs: &[RunResult], title: &str) -> Result<Option<Chart>, String> {
+    type Line = Vec<(f64, f64)>;
+    let lines: Vec<(String, Line, Line)> = protocols(runs)
+        .into_iter()
+        .filter_map(|p| {
+            let r = runs.iter().find(|r| r.protocol == p)?;
+            let cps: Vec<_> = completed(r)
+                .filter_map(|c| Some((c, c.costs.as_ref()?)))
+                .collect();
+            if cps.is_empty() {
+                return None;
+            }
+            let at = |c: &crate::coordinator::CheckpointRecord| c.trigger_ns as f64 / 1e9;
+            let checkpointed = cps
+                .iter()
+                .map(|(c, k)| (at(c), kib(k.checkpointed_bytes)))
+                .collect();
+            let full = cps
+                .iter()
+                .map(|(c, k)| (at(c), kib(k.full_bytes)))
+                .collect();
+            Some((p, checkpointed, full))
+        })
+        .collect();
+    if lines.is_empty() {
+        return Ok(None);
+    }
+    let points = || lines.iter().flat_map(|l| l.1.iter().chain(&l.2));
+    let xmax = points().map(|p| p.0).fold(0.0, f64::max) * 1.05 + 1e-6;
+    // Headroom above the lines for the legend.
+    let ymax = points().map(|p| p.1).fold(0.0, f64::max) * (1.3 + 0.08 * lines.len() as f64) + 1e-6;
+    macro_rules! draw {
+        ($root:expr) => {{
+            let root = $root;
+            root.fill(&WHITE).map_err(|e| e.to_string())?;
+            let mut chart = ChartBuilder::on(root)
+                .caption(title, (FONT, 22))
+                .margin(20)
+                .x_label_area_size(50)
+                .y_label_area_size(80)
+                .build_cartesian_2d(0f64..xmax, 0f64..ymax)
+                .map_err(|e| e.to_string())?;
+            chart
+                .configure_mesh()
+                .x_desc("checkpoint trigger (s of simulated time)")
+                .y_desc("bytes per checkpoint (KiB)")
+                .label_style((FONT, 15))
+                .draw()
+                .map_err(|e| e.to_string())?;
+            for (p, checkpointed, full) in &lines {
+                let c = colour(p);
+                chart
+                    .draw_series(LineSeries::new(full.clone(), c.mix(0.45).stroke_width(2)))
+                    .map_err(|e| e.to_string())?;
+                chart
+                    .draw_series(LineSeries::new(checkpointed.clone(), c.stroke_width(2)))
+                    .map_err(|e| e.to_string())?
+                    .label(p.as_str())
+                    .legend(move |(x, y)| {
+                        PathElement::new(vec![(x, y), (x + 18, y)], c.stroke_width(3))
+                    });
+                chart
+                    .draw_series(checkpointed.iter().map(|&q| Circle::new(q, 3, c.filled())))
+                    .map_err(|e| e.to_string())?;
+            }
+            for (label, shade) in [
+                ("checkpointed: dark, dots", 1.0),
+                ("full size: light", 0.45),
+            ] {
+                chart
+                    .draw_series(std::iter::once(PathElement::new(
+                        vec![(0.0, 0.0), (0.0, 0.0)],
+                        BLACK.mix(shade),
+                    )))
+                    .map_err(|e| e.to_string())?
+                    .label(label)
+                    .legend(move |(x, y)| {
+                        PathElement::new(
+                            vec![(x, y), (x + 18, y)],
+                            BLACK.mix(shade).stroke_width(3),
+                        )
+                    });
+            }
+            legend(&mut chart, SeriesLabelPosition::UpperLeft)?;
+            Ok(())
+        }};
+    }
+    render("checkpointed-vs-full", &|r| draw!(r), &|r| draw!(r)).map(Some)
+}
+
+/// The median over completed checkpoints of the slowest task's synchronous phase (processing
+/// stopped) and asynchronous phase (upload, processing going on), stacked per protocol. `None`
+/// when no run has a state backend.
+pub fn phases(runs: &[RunResult], title: &str) -> Result<Option<Chart>, String> {
+    let median = |mut v: Vec<u64>| {
+        v.sort_unstable();
+        v.get(v.len() / 2).copied().unwrap_or(0)
+    };
+    let bars: Vec<(String, [f64; 2])> = protocols(runs)
+        .into_iter()
+        .filter_map(|p| {
+            let costs: Vec<_> = runs
+                .iter()
+                .filter(|r| r.protocol == p)
+                .flat_map(completed)
+                .filter_map(|c| c.costs.as_ref())
+                .collect();
+            if costs.is_empty() {
+                return None;
+            }
+            let sync = median(costs.iter().map(|k| k.sync_ns_max).collect());
+            let upload = median(costs.iter().map(|k| k.async_ns_max).collect());
+            Some((p, [ms(sync), ms(upload)]))
+        })
+        .collect();
+    if bars.is_empty() {
+        return Ok(None);
+    }
+    let max = bars.iter().map(|b| b.1[0] + b.1[1]).fold(0.0, f64::max) * 1.3 + 1e-6;
+    macro_rules! draw {
+        ($root:expr) => {{
+            let root = $root;
+            let names: Vec<String> = bars.iter().map(|b| b.0.clone()).collect();
+            let mut chart = columns(
+                root,
+                title,
+                &names,
+                max,
+                "median phase of the slowest task (ms)",
+            )?;
+            for (i, (p, parts)) in bars.iter().enumerate() {
+                let c = colour(p);
+                let (x0, x1) = (i as f64 + 0.2, i as f64 + 0.8);
+                let mut bottom = 0.0;
+                for (&part, &shade) in parts.iter().zip(&SHADES) {
+                    chart
+                        .draw_series(std::iter::once(Rectangle::new(
+                            [(x0, bottom), (x1, bottom + part)],
+                            c.mix(shade).filled(),
+                        )))
+                        .map_err(|e| e.to_string())?;
+                    bottom += part;
+                }
+            }
+            part_legend(
+                &mut chart,
+                &["sync phase (processing stopped)", "async phase (upload)"],
+            )?;
+            Ok(())
+        }};
+    }
+    render("phases", &|r| draw!(r), &|r| draw!(r)).map(Some)
 }
 
 #[cfg(test)]

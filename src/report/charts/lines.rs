@@ -74,8 +74,8 @@ pub fn lines(
             );
             root.draw(&Text::new(x_desc.to_string(), (cx, cy + 32), desc))
                 .map_err(|e| e.to_string())?;
-            for s in series {
-                let c = colour(s.name.split_whitespace().next().unwrap_or(""));
+            for (k, s) in series.iter().enumerate() {
+                let c = series_colour(series, k);
                 let pts: Vec<(f64, f64)> = s
                     .samples
                     .iter()
@@ -111,4 +111,17 @@ pub fn lines(
         }};
     }
     render(name, &|r| draw!(r), &|r| draw!(r))
+}
+
+/// The colour of series `k`: its protocol's, darker for each earlier series of the same protocol
+/// (the lines of one protocol under other values of the other varied fields stay apart).
+fn series_colour(series: &[Series], k: usize) -> RGBColor {
+    let protocol = |s: &Series| s.name.split_whitespace().next().unwrap_or("").to_string();
+    let mine = protocol(&series[k]);
+    let earlier = series[..k].iter().filter(|s| protocol(s) == mine).count();
+    let RGBColor(r, g, b) = colour(&mine);
+    // Each step keeps 60 % of the colour, so the first series is the protocol's own colour.
+    let keep = 0.6f64.powi(earlier as i32);
+    let dim = |v: u8| (f64::from(v) * keep).round() as u8;
+    RGBColor(dim(r), dim(g), dim(b))
 }

@@ -11,7 +11,7 @@ mod lines;
 mod timeline;
 
 pub use checkpoints::{duration, size, size_vs_duration};
-pub use costs::{downtime, latency};
+pub use costs::{checkpointed_vs_full, downtime, latency, phases};
 pub use lines::{lines, Series};
 pub use timeline::{timeline, TimelineData};
 
