@@ -137,8 +137,10 @@ impl KeyedBackend {
         }
     }
 
-    /// Key `key` was updated (its entry in `entries` is the new one).
-    #[inline]
+    /// Key `key` was updated (its entry in `entries` is the new one). Kept out of line: inlined,
+    /// its set inserts made `KeyedState::apply` too large to inline into the record loop, which
+    /// cost every run, backend or not.
+    #[inline(never)]
     pub fn note(&mut self, key: u64, bytes_per_key: u64, entries: &BTreeMap<u64, KeyEntry>) {
         self.memtable_updates += 1;
         if self.params.files {
