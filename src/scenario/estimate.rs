@@ -34,6 +34,8 @@ pub const BYTES_PER_TASK_SNAPSHOT: u64 = 160;
 pub const BYTES_PER_STEP: u64 = 200;
 /// Cost of one key of keyed state held (an ordered map entry).
 pub const BYTES_PER_KEY: u64 = 48;
+/// Cost of one key held in a state backend's file or log segment (an ordered set entry).
+pub const BYTES_PER_FILE_KEY: u64 = 32;
 
 /// One estimated figure and the field that drives it.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -114,6 +116,8 @@ struct Parts {
     min_message: u64,
     /// Keys held by keyed operators (counted over all of them), and the last such operator.
     keyed_state: (u64, String),
+    /// Keyed operators.
+    keyed_ops: u64,
     /// Messages a bank or a script puts in flight from the start, and the field that sets it.
     initial_in_flight: (u64, String),
 }
@@ -166,7 +170,37 @@ pub fn estimate(s: &Scenario) -> Estimate {
         super::Duration(bucket)
     );
     e.memory = memory_need(&e, &parts.keyed_state);
+    let files = backend_file_keys(s, &e, &parts);
+    e.memory.value = e
+        .memory
+        .value
+        .saturating_add(files.saturating_mul(BYTES_PER_FILE_KEY));
+    if files.saturating_mul(BYTES_PER_FILE_KEY) > e.memory.value / 2 {
+        e.memory.field = String::from("checkpointing.state_backend");
+    }
     e
+}
+
+/// Keys the state backend's files and logs hold at most: RocksDB and the changelog keep, per
+/// file or log segment, the keys it holds. Without compaction the files of every checkpoint stay
+/// live, so this grows with checkpoints times keys, bounded by the updates (records read) each
+/// keyed operator applies.
+fn backend_file_keys(s: &Scenario, e: &Estimate, parts: &Parts) -> u64 {
+    let Some(b) = s
+        .checkpointing
+        .as_ref()
+        .and_then(|c| c.state_backend.as_ref())
+    else {
+        return 0;
+    };
+    if b.kind != super::BackendKind::Rocksdb && !b.changelog {
+        return 0;
+    }
+    let per_checkpoint = parts
+        .keyed_state
+        .0
+        .saturating_mul(e.checkpoints.value.saturating_add(1));
+    per_checkpoint.min(e.records.value.saturating_mul(parts.keyed_ops))
 }
 
 /// A dataflow job's tasks, channels and records read, and its messages and keyed state.
@@ -215,6 +249,7 @@ fn dataflow_needs(df: &DataflowSpec, duration: u64, e: &mut Estimate, parts: &mu
                 }
                 parts.keyed_state.1 = format!("dataflow.operators[{i}]");
                 parts.keyed_state.0 = parts.keyed_state.0.saturating_add(1);
+                parts.keyed_ops += 1;
             }
             _ => {}
         }
@@ -665,6 +700,25 @@ mod tests {
             r#"{"duration":"1ms","network":{"latency":{"constant":"100000s"}},"dataflow":{"operators":[{"name":"s","kind":{"source":{}}},{"name":"k","kind":{"sink":{}}}],"edges":[{"from":"s","to":"k"}]}}"#,
         );
         Limits::default().check(&estimate(&s)).unwrap();
+    }
+
+    #[test]
+    fn a_backend_without_compaction_holds_every_checkpoints_files() {
+        let job = |backend: &str| {
+            parse(&format!(
+                r#"{{"duration":"100s","dataflow":{{"operators":[{{"name":"s","kind":{{"source":{{"rate":"1000000/s","keys":1000000}}}}}},{{"name":"c","kind":{{"keyed_count":{{}}}}}},{{"name":"k","kind":{{"sink":{{}}}}}}],"edges":[{{"from":"s","to":"c"}},{{"from":"c","to":"k"}}]}},"checkpointing":{{"protocol":"aligned","interval":"100ms"{backend}}}}}"#
+            ))
+        };
+        let plain = estimate(&job(""));
+        let files = estimate(&job(
+            r#","state_backend":{"kind":"rocksdb","incremental":true,"compaction_trigger":0}"#,
+        ));
+        // Every update of the 10^8 records read may sit in a file: 32 bytes each.
+        let extra = files.memory.value - plain.memory.value;
+        assert_eq!(extra, 100_000_000 * BYTES_PER_FILE_KEY, "{}", files.memory);
+        assert_eq!(files.memory.field, "checkpointing.state_backend");
+        let heap = estimate(&job(r#","state_backend":{"kind":"heap"}"#));
+        assert_eq!(heap.memory, plain.memory);
     }
 
     #[test]
