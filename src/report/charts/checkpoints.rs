@@ -159,21 +159,12 @@ pub fn size_vs_duration(runs: &[RunResult], title: &str) -> Result<Chart, String
     macro_rules! draw {
         ($root:expr) => {{
             let root = $root;
-            root.fill(&WHITE).map_err(|e| e.to_string())?;
-            let mut chart = ChartBuilder::on(root)
-                .caption(title, (FONT, 22))
-                .margin(20)
-                .x_label_area_size(50)
-                .y_label_area_size(80)
-                .build_cartesian_2d(0f64..xmax, 0f64..ymax)
-                .map_err(|e| e.to_string())?;
-            chart
-                .configure_mesh()
-                .x_desc("checkpoint duration (ms)")
-                .y_desc("snapshot size (KiB)")
-                .label_style((FONT, 15))
-                .draw()
-                .map_err(|e| e.to_string())?;
+            let mut chart = xy_frame(
+                root,
+                title,
+                (xmax, ymax),
+                ("checkpoint duration (ms)", "snapshot size (KiB)"),
+            )?;
             for p in &protos {
                 let c = colour(p);
                 chart

@@ -9,6 +9,31 @@ use crate::failure::FailureRecord;
 /// Shades of a protocol's colour for the stacked parts of a bar, darkest first.
 const SHADES: [f64; 4] = [1.0, 0.6, 0.35, 0.15];
 
+/// Draws column `i`'s bar of `parts` stacked from 0, in the shades of [`SHADES`] of `c`.
+fn stack<DB: DrawingBackend>(
+    chart: &mut ChartContext<
+        '_,
+        DB,
+        Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>,
+    >,
+    i: usize,
+    c: RGBColor,
+    parts: &[f64],
+) -> Result<(), String> {
+    let (x0, x1) = (i as f64 + 0.2, i as f64 + 0.8);
+    let mut bottom = 0.0;
+    for (&part, &shade) in parts.iter().zip(&SHADES) {
+        chart
+            .draw_series(std::iter::once(Rectangle::new(
+                [(x0, bottom), (x1, bottom + part)],
+                c.mix(shade).filled(),
+            )))
+            .map_err(|e| e.to_string())?;
+        bottom += part;
+    }
+    Ok(())
+}
+
 /// Draws the legend entries for stacked parts named `parts`, in the shades of [`SHADES`].
 fn part_legend<'a, DB: DrawingBackend + 'a>(
     chart: &mut ChartContext<
@@ -91,17 +116,7 @@ pub fn downtime(runs: &[RunResult], title: &str) -> Result<Option<Chart>, String
             let mut chart = columns(root, title, &names, max, "downtime per failure (ms)")?;
             for (i, (p, parts, each)) in bars.iter().enumerate() {
                 let c = colour(p);
-                let (x0, x1) = (i as f64 + 0.2, i as f64 + 0.8);
-                let mut bottom = 0.0;
-                for (&part, &shade) in parts.iter().zip(&SHADES) {
-                    chart
-                        .draw_series(std::iter::once(Rectangle::new(
-                            [(x0, bottom), (x1, bottom + part)],
-                            c.mix(shade).filled(),
-                        )))
-                        .map_err(|e| e.to_string())?;
-                    bottom += part;
-                }
+                stack(&mut chart, i, c, parts)?;
                 let k = each.len().max(1) as f64;
                 chart
                     .draw_series(each.iter().enumerate().map(|(j, &y)| {
@@ -232,21 +247,15 @@ pub fn checkpointed_vs_full(runs: &[RunResult], title: &str) -> Result<Option<Ch
     macro_rules! draw {
         ($root:expr) => {{
             let root = $root;
-            root.fill(&WHITE).map_err(|e| e.to_string())?;
-            let mut chart = ChartBuilder::on(root)
-                .caption(title, (FONT, 22))
-                .margin(20)
-                .x_label_area_size(50)
-                .y_label_area_size(80)
-                .build_cartesian_2d(0f64..xmax, 0f64..ymax)
-                .map_err(|e| e.to_string())?;
-            chart
-                .configure_mesh()
-                .x_desc("checkpoint trigger (s of simulated time)")
-                .y_desc("bytes per checkpoint (KiB)")
-                .label_style((FONT, 15))
-                .draw()
-                .map_err(|e| e.to_string())?;
+            let mut chart = xy_frame(
+                root,
+                title,
+                (xmax, ymax),
+                (
+                    "checkpoint trigger (s of simulated time)",
+                    "bytes per checkpoint (KiB)",
+                ),
+            )?;
             for (p, checkpointed, full) in &lines {
                 let c = colour(p);
                 chart
@@ -330,17 +339,7 @@ pub fn phases(runs: &[RunResult], title: &str) -> Result<Option<Chart>, String> 
             )?;
             for (i, (p, parts)) in bars.iter().enumerate() {
                 let c = colour(p);
-                let (x0, x1) = (i as f64 + 0.2, i as f64 + 0.8);
-                let mut bottom = 0.0;
-                for (&part, &shade) in parts.iter().zip(&SHADES) {
-                    chart
-                        .draw_series(std::iter::once(Rectangle::new(
-                            [(x0, bottom), (x1, bottom + part)],
-                            c.mix(shade).filled(),
-                        )))
-                        .map_err(|e| e.to_string())?;
-                    bottom += part;
-                }
+                stack(&mut chart, i, c, parts)?;
             }
             part_legend(
                 &mut chart,

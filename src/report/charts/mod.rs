@@ -212,3 +212,36 @@ fn columns<'a, DB: DrawingBackend>(
     name_columns(root, &chart, names)?;
     Ok(chart)
 }
+
+/// The frame of a chart with numeric axes from 0 to `xmax` and `ymax`: title, mesh and the
+/// axes' descriptions.
+fn xy_frame<'a, DB: DrawingBackend>(
+    root: &'a DrawingArea<DB, Shift>,
+    title: &str,
+    (xmax, ymax): (f64, f64),
+    (x_desc, y_desc): (&str, &str),
+) -> Result<
+    ChartContext<
+        'a,
+        DB,
+        Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>,
+    >,
+    String,
+> {
+    root.fill(&WHITE).map_err(|e| e.to_string())?;
+    let mut chart = ChartBuilder::on(root)
+        .caption(title, (FONT, 22))
+        .margin(20)
+        .x_label_area_size(50)
+        .y_label_area_size(80)
+        .build_cartesian_2d(0f64..xmax, 0f64..ymax)
+        .map_err(|e| e.to_string())?;
+    chart
+        .configure_mesh()
+        .x_desc(x_desc)
+        .y_desc(y_desc)
+        .label_style((FONT, 15))
+        .draw()
+        .map_err(|e| e.to_string())?;
+    Ok(chart)
+}
