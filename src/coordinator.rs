@@ -67,6 +67,10 @@ pub struct CheckpointRecord {
     /// The figures a state backend adds (absent without one).
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
     pub costs: Option<CheckpointCosts>,
+    /// With a state backend, the tasks (ids, as in `metrics.tasks`) that went unaligned in
+    /// this checkpoint: Flink's per-subtask unaligned flag.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unaligned_task_ids: Vec<TaskId>,
 }
 
 impl CheckpointRecord {
@@ -456,6 +460,7 @@ impl Coordinator {
             let mut c = costs(b, &tasks, &p.costs);
             c.stored_bytes = self.registry.stored_bytes();
             rec.costs = Some(c);
+            rec.unaligned_task_ids = unaligned_tasks(&tasks);
         }
         self.records.push(rec);
         self.completed.push(GlobalSnapshot {
@@ -511,6 +516,7 @@ impl Coordinator {
         let mut rec = record(id, Some(reason), p.trigger, now, &acked);
         if let Some(b) = &self.cfg.backend {
             rec.costs = Some(costs(b, &acked, &p.costs));
+            rec.unaligned_task_ids = unaligned_tasks(&acked);
         }
         self.records.push(rec);
         self.last_end = now;
@@ -579,7 +585,19 @@ fn record(
         tasks_acknowledged: tasks.len() as u64,
         at_end: !tasks.is_empty() && tasks.iter().all(|t| t.ended),
         costs: None,
+        unaligned_task_ids: Vec::new(),
     }
+}
+
+/// The tasks whose part of a checkpoint went unaligned, in task order.
+fn unaligned_tasks(tasks: &[LocalSnapshot]) -> Vec<TaskId> {
+    let mut ids: Vec<TaskId> = tasks
+        .iter()
+        .filter(|t| t.backend.unaligned)
+        .map(|t| t.task)
+        .collect();
+    ids.sort_unstable();
+    ids
 }
 
 #[cfg(test)]

@@ -286,7 +286,22 @@ fn unaligned_tasks_and_persisted_in_flight_data_are_reported() {
             c.channel_state_bytes
         );
         assert_eq!(k.persisted_out_bytes, c.overtaken_bytes);
+        // Which tasks went unaligned: as many as counted, each once, each a task of the run.
+        assert_eq!(c.unaligned_task_ids.len() as u64, k.unaligned_tasks);
+        assert!(c.unaligned_task_ids.windows(2).all(|w| w[0] < w[1]));
+        assert!(c
+            .unaligned_task_ids
+            .iter()
+            .all(|&t| (t as usize) < r.metrics.tasks.len()));
     }
+    // Aligned checkpoints of the same job: no task goes unaligned, and the file says nothing.
+    let (aligned, _) = run(&s, protocol("aligned"), None, TraceMode::HashOnly);
+    assert!(aligned
+        .checkpoints
+        .iter()
+        .all(|c| c.unaligned_task_ids.is_empty()));
+    assert!(!aligned.to_json().contains("unaligned_task_ids"));
+    assert!(r.to_json().contains("unaligned_task_ids"));
 }
 
 /// `check --mutants` catches the incremental checkpoint that forgets a changed key on a
