@@ -12,9 +12,11 @@
 //! plus its local bytes over `local_bandwidth`; the slowest task sets the restore time.
 //!
 //! **Model** of the channel-state replay: the recovered in-flight data is put back in front
-//! of each channel and taken before any new input. With `restore_bandwidth` set (recovery
-//! costs modelled), the replay is measured: from the restart until every task has taken the
-//! last message put back, and it counts in the downtime. A crash during the replay ends it.
+//! of each channel and taken before any new input (Flink takes no new checkpoint until then).
+//! The replay is measured in every run: from the restart until every task has taken the last
+//! message put back, and it counts in the downtime, which is how a big unaligned or
+//! Chandy-Lamport snapshot makes recovery slow even when downloading it costs nothing. A crash
+//! during the replay ends it.
 
 use super::Simulation;
 use crate::engine::Time;
@@ -85,7 +87,6 @@ impl RecoveryRt {
                 attempts_before_reset_backoff.unwrap_or(u32::MAX)
             ),
         };
-        let measured = s.recovery.restore_bandwidth.is_some();
         RecoveryRt {
             strategy: RestartStrategy::new(&s.recovery, seed),
             described,
@@ -94,11 +95,7 @@ impl RecoveryRt {
             } else {
                 Vec::new()
             },
-            replay_left: if measured {
-                vec![0; channels]
-            } else {
-                Vec::new()
-            },
+            replay_left: vec![0; channels],
             ..RecoveryRt::default()
         }
     }
@@ -193,7 +190,7 @@ impl Simulation {
     }
 
     /// After a restart: every slot is the task's again, and the replay of the `put_back`
-    /// messages per channel is measured if recovery costs are.
+    /// messages per channel is measured.
     /// `first` is the first failure the restart ends.
     pub(super) fn begin_replay(&mut self, now: Time, put_back: &[(ChannelId, u32)], first: usize) {
         self.rec.lost.iter_mut().for_each(|l| *l = false);

@@ -441,8 +441,8 @@ fn a_crash_naming_tasks_loses_their_slots_only() {
     assert_eq!(f.restore_ns, ceil_ns(all, 1_000_000));
 }
 
-/// With a restore bandwidth the replay of the restored channel state is measured and joins
-/// the downtime; unaligned checkpoints have some, and the downtime is the exact sum.
+/// The replay of the restored channel state is measured and joins the downtime; unaligned
+/// checkpoints have some, and the downtime is the exact sum.
 #[test]
 fn the_channel_state_replay_is_part_of_the_downtime() {
     let s = failures_with(
@@ -452,7 +452,7 @@ fn the_channel_state_replay_is_part_of_the_downtime() {
         let (r, out) = go(&s, p);
         assert!(r.verdict.ok, "{}", why(&r));
         let f = &r.failures[0];
-        let replay = f.replay_ns.expect("measured with a restore bandwidth");
+        let replay = f.replay_ns.expect("always measured");
         let snap = out
             .snapshots
             .iter()
@@ -473,10 +473,16 @@ fn the_channel_state_replay_is_part_of_the_downtime() {
         }
         assert_parts_sum(&r);
     }
-    // Without a restore bandwidth nothing is measured and nothing new is written.
-    let (r, _) = go(&load("failures"), "unaligned");
-    assert!(r.failures.iter().all(|f| f.replay_ns.is_none()));
-    assert!(!r.to_json().contains("replay_ns"));
+    // Without a restore bandwidth the download is free, but the replay still costs: the
+    // unaligned job stays down longer than its restart delay, the aligned one does not.
+    let shipped = load("failures");
+    let (u, _) = go(&shipped, "unaligned");
+    let (a, _) = go(&shipped, "aligned");
+    assert!(u.failures.iter().all(|f| f.replay_ns.is_some()));
+    assert!(u.failures.iter().any(|f| f.replay_ns > Some(0)));
+    assert!(a.failures.iter().all(|f| f.replay_ns == Some(0)));
+    assert_parts_sum(&u);
+    assert_parts_sum(&a);
 }
 
 /// The stale-local-copy mutant: a task restored on its slot from the local copy of an older
