@@ -12,7 +12,8 @@
 //! plus its local bytes over `local_bandwidth`; the slowest task sets the restore time.
 //!
 //! **Model** of the channel-state replay: the recovered in-flight data is put back in front
-//! of each channel and taken before any new input (Flink takes no new checkpoint until then).
+//! of each channel and taken before any new input. (Flink also takes no new checkpoint until
+//! then; snapsim does not model that rule yet: its checkpoints may start during a replay.)
 //! The replay is measured in every run: from the restart until every task has taken the last
 //! message put back, and it counts in the downtime, which is how a big unaligned or
 //! Chandy-Lamport snapshot makes recovery slow even when downloading it costs nothing. A crash
