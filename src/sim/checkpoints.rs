@@ -44,6 +44,13 @@ impl Simulation {
         {
             return;
         }
+        // As Flink: while restored in-flight data is still being taken after a recovery, the
+        // tasks are not all running and the trigger fails (`NOT_ALL_REQUIRED_TASKS_RUNNING`,
+        // which no tolerance counts); the next periodic trigger tries again.
+        if self.replay_in_progress() {
+            self.coord.trigger_wanted = false;
+            return;
+        }
         match self.coord.next_allowed() {
             None => self.coord.trigger_wanted = true,
             Some(at) if at > now => {

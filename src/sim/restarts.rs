@@ -12,8 +12,8 @@
 //! plus its local bytes over `local_bandwidth`; the slowest task sets the restore time.
 //!
 //! **Model** of the channel-state replay: the recovered in-flight data is put back in front
-//! of each channel and taken before any new input. (Flink also takes no new checkpoint until
-//! then; snapsim does not model that rule yet: its checkpoints may start during a replay.)
+//! of each channel and taken before any new input, and, as in Flink, no checkpoint is
+//! triggered until then (the trigger fails and the next periodic one tries again).
 //! The replay is measured in every run: from the restart until every task has taken the last
 //! message put back, and it counts in the downtime, which is how a big unaligned or
 //! Chandy-Lamport snapshot makes recovery slow even when downloading it costs nothing. A crash
@@ -209,6 +209,11 @@ impl Simulation {
         if total == 0 {
             self.end_replay(now);
         }
+    }
+
+    /// Restored in-flight data is still waiting to be taken after the last recovery.
+    pub(super) fn replay_in_progress(&self) -> bool {
+        self.rec.replaying > 0
     }
 
     /// A task took a message from channel `ch` while a replay is measured.

@@ -485,6 +485,32 @@ fn the_channel_state_replay_is_part_of_the_downtime() {
     assert_parts_sum(&a);
 }
 
+/// As in Flink, no checkpoint is triggered while a recovery's restored in-flight data is still
+/// being taken: the triggers that fall in a replay fail and the next periodic one goes.
+#[test]
+fn no_checkpoint_is_triggered_during_a_replay() {
+    let (r, _) = go(&load("failures"), "unaligned");
+    assert!(r.verdict.ok, "{}", why(&r));
+    let mut replays = 0;
+    for f in r.failures.iter().filter(|f| !f.failed_job) {
+        let replay = f.replay_ns.expect("always measured");
+        let from = f.at_ns + f.downtime_ns - replay;
+        let to = f.at_ns + f.downtime_ns;
+        if replay > 0 {
+            replays += 1;
+        }
+        for c in &r.checkpoints {
+            assert!(
+                !(from < c.trigger_ns && c.trigger_ns < to),
+                "checkpoint {} triggered at {} during the replay {from}..{to}",
+                c.id,
+                c.trigger_ns
+            );
+        }
+    }
+    assert!(replays > 0, "the unaligned job replays channel state");
+}
+
 /// The stale-local-copy mutant: a task restored on its slot from the local copy of an older
 /// checkpoint. The checker must catch it (its counts end lower than without failures).
 #[test]
