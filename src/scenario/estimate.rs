@@ -178,6 +178,15 @@ pub fn estimate(s: &Scenario) -> Estimate {
     if files.saturating_mul(BYTES_PER_FILE_KEY) > e.memory.value / 2 {
         e.memory.field = String::from("checkpointing.state_backend");
     }
+    // Debloating ticks every period: timed events like scripted steps, counted with them (after
+    // the memory estimate: a tick holds no memory).
+    if let Some(d) = s.network.debloat() {
+        let ticks = duration / d.period.ns().max(1);
+        if ticks > e.steps.value {
+            e.steps = Need::new(ticks, "network.buffer_debloat.period");
+            e.steps.detail = String::from(" (here buffer-debloating ticks, one per period)");
+        }
+    }
     e
 }
 
@@ -700,6 +709,19 @@ mod tests {
             r#"{"duration":"1ms","network":{"latency":{"constant":"100000s"}},"dataflow":{"operators":[{"name":"s","kind":{"source":{}}},{"name":"k","kind":{"sink":{}}}],"edges":[{"from":"s","to":"k"}]}}"#,
         );
         Limits::default().check(&estimate(&s)).unwrap();
+    }
+
+    #[test]
+    fn debloating_ticks_count_as_steps() {
+        let job = |period: &str| {
+            parse(&format!(
+                r#"{{"duration":"2s","network":{{"buffer_debloat":{{"enabled":true,"period":"{period}"}}}},"dataflow":{{"operators":[{{"name":"s","kind":{{"source":{{"rate":"1000/s"}}}}}},{{"name":"k","kind":{{"sink":{{}}}}}}],"edges":[{{"from":"s","to":"k"}}]}}}}"#
+            ))
+        };
+        Limits::default().check(&estimate(&job("200ms"))).unwrap();
+        let err = Limits::default().check(&estimate(&job("1ns"))).unwrap_err();
+        assert_eq!(err.path, "network.buffer_debloat.period", "{err}");
+        assert!(err.message.contains("2000000000"), "{err}");
     }
 
     #[test]

@@ -86,7 +86,7 @@ const KEYS: &[(&str, Kind, &str)] = &[
         Kind::Count,
         "records the sources read (at their rate, or as fast as their cost allows) and bank transfers started",
     ),
-    ("steps", Kind::Count, "scripted steps"),
+    ("steps", Kind::Count, "scripted steps (or buffer-debloating ticks, if more)"),
     ("failures", Kind::Count, "planned failures"),
     ("seeds", Kind::Count, "--seeds"),
     ("runs", Kind::Count, "runs of one command"),
