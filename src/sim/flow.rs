@@ -227,7 +227,7 @@ impl Simulation {
             }
             self.request_start(dst);
         }
-        if !self.announced.is_empty() {
+        if announce && !self.announced.is_empty() {
             self.announce_arrivals(ch);
         }
         self.ensure_arrival(ch);
