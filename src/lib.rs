@@ -64,6 +64,7 @@ pub mod coordinator;
 pub mod engine;
 pub mod failure;
 pub mod human;
+pub mod keygroups;
 pub mod network;
 pub mod protocols;
 pub use protocols::mutants as mutant;

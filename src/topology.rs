@@ -9,6 +9,7 @@ use std::collections::BTreeSet;
 
 use crate::engine::rng::below;
 use crate::engine::{RngStreams, Time};
+use crate::keygroups;
 use crate::network::{ChannelConfig, ChannelId, Latency, TaskId};
 use crate::scenario::{
     GraphSpec, KeyedSpec, LatencySpec, NetworkSpec, OperatorKind, Partition, ProcessWorkload,
@@ -57,6 +58,8 @@ pub struct OutputEdge {
     pub partition: Partition,
     /// The channels, indexed by downstream subtask.
     pub channels: Vec<ChannelId>,
+    /// The receiving operator's max parallelism: the key groups a keyed edge routes by.
+    pub max_parallelism: u32,
 }
 
 /// One task (a parallel instance of an operator, or a process).
@@ -222,6 +225,7 @@ impl Topology {
                 let mut out = OutputEdge {
                     partition: e.partition,
                     channels: Vec::new(),
+                    max_parallelism: df.operators[to].effective_max_parallelism(),
                 };
                 for j in targets {
                     let dst = first_task[to] + j;
@@ -335,6 +339,8 @@ impl Topology {
                 outputs: vec![OutputEdge {
                     partition: Partition::Rebalance,
                     channels: Vec::new(),
+                    // Process graphs route no keys.
+                    max_parallelism: keygroups::UPPER_BOUND_MAX_PARALLELISM,
                 }],
             })
             .collect();

@@ -26,6 +26,18 @@ pub struct OperatorSpec {
     /// Processing time per record at each task.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cost: Option<Duration>,
+    /// Key groups a keyed exchange into this operator routes by (Flink's max parallelism);
+    /// absent: Flink's default for the operator's parallelism.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_parallelism: Option<u32>,
+}
+
+impl OperatorSpec {
+    /// The max parallelism in effect: the one set, or Flink's default for the parallelism.
+    pub fn effective_max_parallelism(&self) -> u32 {
+        self.max_parallelism
+            .unwrap_or_else(|| crate::keygroups::default_max_parallelism(self.parallelism))
+    }
 }
 
 /// The operator kinds, written as an object with one key: `{"keyed_count": {}}`.

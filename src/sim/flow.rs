@@ -4,6 +4,7 @@
 use super::recording::record_arrival;
 use super::{Event, Simulation};
 use crate::engine::Time;
+use crate::keygroups;
 use crate::network::{ChannelId, Message, MsgKind, TaskId};
 use crate::protocols::Control;
 use crate::scenario::Partition;
@@ -64,7 +65,10 @@ impl Simulation {
                                 self.send(ch, msg, None);
                             }
                             Partition::Hash => {
-                                let ch = edge.channels[(msg.num % n as u64) as usize];
+                                // By key group, as Flink's keyBy: the unit keyed state moves in.
+                                let i =
+                                    keygroups::subtask_of(msg.num, edge.max_parallelism, n as u32);
+                                let ch = edge.channels[i as usize];
                                 self.send(ch, msg, None);
                             }
                             Partition::Rebalance => {

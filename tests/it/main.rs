@@ -11,6 +11,7 @@ mod debloating;
 mod determinism;
 mod failures;
 mod golden;
+mod key_groups;
 mod layering;
 mod limits;
 mod properties;

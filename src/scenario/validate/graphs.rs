@@ -29,6 +29,24 @@ pub(super) fn check_dataflow(df: &DataflowSpec) -> Result<Names, ScenarioError> 
                 "must be at least 1",
             ));
         }
+        if let Some(m) = op.max_parallelism {
+            let upper = crate::keygroups::UPPER_BOUND_MAX_PARALLELISM;
+            if m == 0 || m > upper {
+                return Err(ScenarioError::new(
+                    format!("{path}.max_parallelism"),
+                    format!("must be between 1 and {upper}, as in Flink"),
+                ));
+            }
+            if m < op.parallelism {
+                return Err(ScenarioError::new(
+                    format!("{path}.max_parallelism"),
+                    format!(
+                        "{m} is below the parallelism {}: every subtask needs a key group",
+                        op.parallelism
+                    ),
+                ));
+            }
+        }
         if let OperatorKind::Source(src) = &op.kind {
             let sp = format!("{path}.kind.source");
             if src.rate.is_some_and(|r| r.0 == 0) {
