@@ -49,13 +49,7 @@ pub fn duration(runs: &[RunResult], title: &str) -> Result<Chart, String> {
                         c.stroke_width(3),
                     )))
                     .map_err(|e| e.to_string())?;
-                let k = v.len().max(1) as f64;
-                chart
-                    .draw_series(v.iter().enumerate().map(|(j, &y)| {
-                        let x = i as f64 + 0.3 + 0.4 * (j as f64 / k);
-                        Circle::new((x, y), 3, c.filled())
-                    }))
-                    .map_err(|e| e.to_string())?;
+                column_dots(&mut chart, i, v, c.filled())?;
             }
             Ok(())
         }};

@@ -11,11 +11,7 @@ const SHADES: [f64; 4] = [1.0, 0.6, 0.35, 0.15];
 
 /// Draws column `i`'s bar of `parts` stacked from 0, in the shades of [`SHADES`] of `c`.
 fn stack<DB: DrawingBackend>(
-    chart: &mut ChartContext<
-        '_,
-        DB,
-        Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>,
-    >,
+    chart: &mut Frame<'_, DB>,
     i: usize,
     c: RGBColor,
     parts: &[f64],
@@ -36,11 +32,7 @@ fn stack<DB: DrawingBackend>(
 
 /// Draws the legend entries for stacked parts named `parts`, in the shades of [`SHADES`].
 fn part_legend<'a, DB: DrawingBackend + 'a>(
-    chart: &mut ChartContext<
-        'a,
-        DB,
-        Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>,
-    >,
+    chart: &mut Frame<'a, DB>,
     parts: &[&str],
 ) -> Result<(), String> {
     for (part, &shade) in parts.iter().zip(&SHADES) {
@@ -117,13 +109,7 @@ pub fn downtime(runs: &[RunResult], title: &str) -> Result<Option<Chart>, String
             for (i, (p, parts, each)) in bars.iter().enumerate() {
                 let c = colour(p);
                 stack(&mut chart, i, c, parts)?;
-                let k = each.len().max(1) as f64;
-                chart
-                    .draw_series(each.iter().enumerate().map(|(j, &y)| {
-                        let x = i as f64 + 0.3 + 0.4 * (j as f64 / k);
-                        Circle::new((x, y), 3, BLACK.filled())
-                    }))
-                    .map_err(|e| e.to_string())?;
+                column_dots(&mut chart, i, each, BLACK.filled())?;
             }
             part_legend(
                 &mut chart,

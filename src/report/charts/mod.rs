@@ -50,6 +50,30 @@ pub struct Chart {
     pub png: Vec<u8>,
 }
 
+/// A chart with numeric axes, as every chart here draws on.
+type Frame<'a, DB> = ChartContext<
+    'a,
+    DB,
+    Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>,
+>;
+
+/// Draws `values` as dots spread across column `i`, in `style`.
+fn column_dots<DB: DrawingBackend>(
+    chart: &mut Frame<'_, DB>,
+    i: usize,
+    values: &[f64],
+    style: ShapeStyle,
+) -> Result<(), String> {
+    let k = values.len().max(1) as f64;
+    chart
+        .draw_series(values.iter().enumerate().map(|(j, &y)| {
+            let x = i as f64 + 0.3 + 0.4 * (j as f64 / k);
+            Circle::new((x, y), 3, style)
+        }))
+        .map_err(|e| e.to_string())?;
+    Ok(())
+}
+
 const WIDTH: u32 = 960;
 const HEIGHT: u32 = 600;
 const FONT: &str = "sans-serif";
@@ -147,11 +171,7 @@ fn completed(r: &RunResult) -> impl Iterator<Item = &super::CheckpointRecord> {
 /// Writes each protocol's name under its column, in pixel space (robust to tick placement).
 fn name_columns<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
-    chart: &ChartContext<
-        '_,
-        DB,
-        Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>,
-    >,
+    chart: &Frame<'_, DB>,
     names: &[String],
 ) -> Result<(), String> {
     for (i, n) in names.iter().enumerate() {
@@ -185,14 +205,7 @@ fn columns<'a, DB: DrawingBackend>(
     names: &[String],
     ymax: f64,
     y_desc: &str,
-) -> Result<
-    ChartContext<
-        'a,
-        DB,
-        Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>,
-    >,
-    String,
-> {
+) -> Result<Frame<'a, DB>, String> {
     root.fill(&WHITE).map_err(|e| e.to_string())?;
     let mut chart = ChartBuilder::on(root)
         .caption(title, (FONT, 22))
@@ -220,14 +233,7 @@ fn xy_frame<'a, DB: DrawingBackend>(
     title: &str,
     (xmax, ymax): (f64, f64),
     (x_desc, y_desc): (&str, &str),
-) -> Result<
-    ChartContext<
-        'a,
-        DB,
-        Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>,
-    >,
-    String,
-> {
+) -> Result<Frame<'a, DB>, String> {
     root.fill(&WHITE).map_err(|e| e.to_string())?;
     let mut chart = ChartBuilder::on(root)
         .caption(title, (FONT, 22))
